@@ -20,7 +20,7 @@ int err_set(struct err *e, int code, const char *fmt, ...)
 
 int err_prefix(struct err *e, const char *fmt, ...)
 {
-	char old[ERR_MSG_MAX], pre[ERR_MSG_MAX];
+	char old[ERR_MSG_MAX], pre[ERR_MSG_MAX], out[2 * ERR_MSG_MAX + 8];
 	va_list ap;
 
 	if (!e)
@@ -29,6 +29,8 @@ int err_prefix(struct err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
-	snprintf(e->msg, sizeof(e->msg), "%s: %s", pre, old);
+	snprintf(out, sizeof(out), "%s: %s", pre, old);
+	memcpy(e->msg, out, sizeof(e->msg) - 1);
+	e->msg[sizeof(e->msg) - 1] = 0;
 	return e->code;
 }

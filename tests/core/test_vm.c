@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The library end to end on /dev/kvm, selftests style: each test builds a tiny multiboot
+ * (a.out kludge) image in memory whose 32-bit ring-0 code is a handful of instructions (ring-0
+ * code is emulated on our hosts: keep it short), runs it through include/vmm/vmm.h and checks
+ * how it ended.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm/vmm.h"
+
+#define LOAD 0x100000u
+
+struct image {
+	uint8_t buf[4096];
+	size_t len;
+};
+
+/* Multiboot 0.6.96 §3.1: header with the address fields (flag 16), code right after it. */
+static void image_build(struct image *im, const uint8_t *code, size_t n)
+{
+	uint32_t hdr[8] = {
+		0x1BADB002, 1u << 16, 0, LOAD, LOAD, 0, 0, LOAD + 32,
+	};
+
+	hdr[2] = -(hdr[0] + hdr[1]);
+	memset(im, 0, sizeof(*im));
+	memcpy(im->buf, hdr, sizeof(hdr));
+	memcpy(im->buf + 32, code, n);
+	im->len = 32 + n;
+}
+
+static struct vmm_config cfg_for(const struct image *im)
+{
+	struct vmm_config c;
+
+	vmm_config_default(&c);
+	c.kernel_image = im->buf;
+	c.kernel_image_len = im->len;
+	c.mem.size = 32u << 20;
+	c.serial.mode = VMM_SERIAL_OFF;
+	c.timeout_ms = 20000;
+	return c;
+}
+
+static struct vmm_exit run_image(struct vmm_config *c)
+{
+	struct vmm_exit ex = { 0 };
+	struct vmm *vm;
+	char err[512];
+	int r = vmm_create(c, &vm, err, sizeof(err));
+
+	cr_assert_eq(r, 0, "vmm_create: %s", err);
+	cr_assert_eq(vmm_start(vm), 0);
+	vmm_wait(vm, &ex);
+	vmm_destroy(vm);
+	return ex;
+}
+
+/* mov eax, status; out 0xf4, eax; jmp . */
+static const uint8_t code_exit7[] = { 0xb8, 7, 0, 0, 0, 0xe7, 0xf4, 0xeb, 0xfe };
+static const uint8_t code_spin[] = { 0xeb, 0xfe };
+
+Test(vm, guest_status_reaches_the_caller)
+{
+	struct image im;
+	struct vmm_config c;
+	struct vmm_exit ex;
+
+	image_build(&im, code_exit7, sizeof(code_exit7));
+	c = cfg_for(&im);
+	ex = run_image(&c);
+	cr_expect_eq(ex.reason, VMM_EXIT_GUEST, "reason %s: %s", vmm_exit_reason_name(ex.reason),
+		     ex.detail);
+	cr_expect_eq(ex.guest_status, 7);
+	cr_expect_eq(vmm_exit_code(&ex), 7);
+}
+
+Test(vm, unclaimed_port_reads_all_ones)
+{
+	/* mov dx, 0x1234; in al, dx; movzx eax, al; out 0xf4, eax; jmp . */
+	static const uint8_t code[] = { 0x66, 0xba, 0x34, 0x12, 0xec, 0x0f, 0xb6, 0xc0,
+					0xe7, 0xf4, 0xeb, 0xfe };
+	struct image im;
+	struct vmm_config c;
+	struct vmm_exit ex;
+
+	image_build(&im, code, sizeof(code));
+	c = cfg_for(&im);
+	ex = run_image(&c);
+	cr_expect_eq(ex.reason, VMM_EXIT_GUEST, "%s", ex.detail);
+	cr_expect_eq(ex.guest_status, 0xff);
+	cr_expect_eq(vmm_exit_code(&ex), VMM_RC_GUEST_BIG);
+}
+
+Test(vm, undefined_opcode_without_idt_is_reported_as_crash)
+{
+	static const uint8_t code[] = { 0x0f, 0x0b };	/* ud2 -> #UD -> #DF -> triple fault */
+	struct image im;
+	struct vmm_config c;
+	struct vmm_exit ex;
+
+	image_build(&im, code, sizeof(code));
+	c = cfg_for(&im);
+	ex = run_image(&c);
+	cr_expect_eq(ex.reason, VMM_EXIT_CRASH, "reason %s", vmm_exit_reason_name(ex.reason));
+	cr_expect(strstr(ex.detail, "RIP 0x"), "detail: %s", ex.detail);
+	cr_expect_eq(vmm_exit_code(&ex), VMM_RC_CRASH);
+}
+
+Test(vm, spinning_guest_hits_the_timeout)
+{
+	struct image im;
+	struct vmm_config c;
+	struct vmm_exit ex;
+
+	image_build(&im, code_spin, sizeof(code_spin));
+	c = cfg_for(&im);
+	c.timeout_ms = 300;
+	ex = run_image(&c);
+	cr_expect_eq(ex.reason, VMM_EXIT_TIMEOUT, "reason %s", vmm_exit_reason_name(ex.reason));
+	cr_expect_eq(vmm_exit_code(&ex), VMM_RC_TIMEOUT);
+}
+
+Test(vm, serial_output_reaches_the_fd)
+{
+	/* mov dx, 0x3f8; mov al, 'o'; out dx, al; mov al, 'k'; out dx, al; exit 0 */
+	static const uint8_t code[] = { 0x66, 0xba, 0xf8, 0x03, 0xb0, 'o', 0xee, 0xb0, 'k', 0xee,
+					0xb8, 0, 0, 0, 0, 0xe7, 0xf4, 0xeb, 0xfe };
+	struct image im;
+	struct vmm_config c;
+	struct vmm_exit ex;
+	char buf[8] = { 0 };
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	image_build(&im, code, sizeof(code));
+	c = cfg_for(&im);
+	c.serial.mode = VMM_SERIAL_FD;
+	c.serial.fd = p[1];
+	ex = run_image(&c);
+	cr_expect_eq(ex.reason, VMM_EXIT_GUEST, "%s", ex.detail);
+	cr_expect_eq(read(p[0], buf, sizeof(buf) - 1), 2);
+	cr_expect_str_eq(buf, "ok");
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(vm, two_vms_in_one_process)
+{
+	static const uint8_t code3[] = { 0xb8, 3, 0, 0, 0, 0xe7, 0xf4, 0xeb, 0xfe };
+	struct image a, b;
+	struct vmm_config ca, cb;
+	struct vmm *va, *vb;
+	struct vmm_exit ea, eb;
+	char err[512];
+
+	image_build(&a, code_exit7, sizeof(code_exit7));
+	image_build(&b, code3, sizeof(code3));
+	ca = cfg_for(&a);
+	cb = cfg_for(&b);
+	cr_assert_eq(vmm_create(&ca, &va, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vmm_create(&cb, &vb, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vmm_start(va), 0);
+	cr_assert_eq(vmm_start(vb), 0);
+	vmm_wait(va, &ea);
+	vmm_wait(vb, &eb);
+	cr_expect_eq(ea.guest_status, 7, "%s", ea.detail);
+	cr_expect_eq(eb.guest_status, 3, "%s", eb.detail);
+	vmm_destroy(va);
+	vmm_destroy(vb);
+}
+
+Test(vm, pause_resume_stop_a_spinning_guest)
+{
+	struct image im;
+	struct vmm_config c;
+	struct vmm *vm;
+	struct vmm_exit ex;
+	pid_t tids[4];
+	char err[512];
+
+	image_build(&im, code_spin, sizeof(code_spin));
+	c = cfg_for(&im);
+	c.cpus.count = 2;
+	cr_assert_eq(vmm_create(&c, &vm, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vmm_start(vm), 0);
+	usleep(50000);
+	cr_expect_eq(vmm_vcpu_tids(vm, tids, 4), 2);
+	cr_expect_eq(vmm_poll(vm, &ex), -EAGAIN);
+	cr_expect_eq(vmm_pause(vm), 0);
+	cr_expect_eq(vmm_resume(vm), 0);
+	cr_expect_eq(vmm_stop(vm), 0);
+	vmm_wait(vm, &ex);
+	cr_expect_eq(ex.reason, VMM_EXIT_STOPPED, "%s", ex.detail);
+	vmm_destroy(vm);
+}
+
+Test(vm, event_fd_becomes_readable_at_the_end)
+{
+	struct image im;
+	struct vmm_config c;
+	struct vmm *vm;
+	struct vmm_exit ex;
+	char err[512];
+	fd_set rd;
+	struct timeval tv = { .tv_sec = 20 };
+
+	image_build(&im, code_exit7, sizeof(code_exit7));
+	c = cfg_for(&im);
+	cr_assert_eq(vmm_create(&c, &vm, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vmm_start(vm), 0);
+	FD_ZERO(&rd);
+	FD_SET(vmm_event_fd(vm), &rd);
+	cr_expect_eq(select(vmm_event_fd(vm) + 1, &rd, NULL, NULL, &tv), 1);
+	cr_expect_eq(vmm_poll(vm, &ex), 0);
+	cr_expect_eq(ex.guest_status, 7);
+	vmm_destroy(vm);
+}
+
+Test(vm, garbage_kernel_is_refused_with_a_message)
+{
+	static const uint8_t junk[64] = { 'n', 'o', 'p', 'e' };
+	struct vmm_config c;
+	struct vmm *vm = NULL;
+	char err[512] = "";
+
+	vmm_config_default(&c);
+	c.kernel_image = junk;
+	c.kernel_image_len = sizeof(junk);
+	c.mem.size = 32u << 20;
+	cr_expect_neq(vmm_create(&c, &vm, err, sizeof(err)), 0);
+	cr_expect_null(vm);
+	cr_expect(strlen(err) > 0);
+}
+
+Test(vm, missing_kernel_file_is_refused_with_its_name)
+{
+	struct vmm_config c;
+	struct vmm *vm = NULL;
+	char err[512] = "";
+
+	vmm_config_default(&c);
+	cr_assert_eq(vmm_config_set(&c, "kernel", "/nonexistent/bzImage", err, sizeof(err)), 0);
+	cr_expect_eq(vmm_create(&c, &vm, err, sizeof(err)), -ENOENT);
+	cr_expect(strstr(err, "/nonexistent/bzImage"), "%s", err);
+}

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+/* The vmm command: argv -> vmm_config_set() -> libvmm -> exit status. The only exit(). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/vmm.h"
+
+/* The bundled default guest (guest-tests/x86/hello.c), linked in by vmm/default-guest.S. */
+extern const unsigned char vmm_default_guest[];
+extern const unsigned char vmm_default_guest_end[];
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: vmm run [options]      boot a guest (the bundled test guest if --kernel is absent)\n"
+"       vmm --version | --help\n"
+"\n"
+"options:\n"
+"  --kernel PATH          bzImage, vmlinux (ELF, 64-bit entry or PVH) or multiboot ELF\n"
+"  --initrd PATH          initrd (Linux) / first module (PVH)\n"
+"  --cmdline STRING       kernel command line\n"
+"  --boot auto|linux|pvh|multiboot   entry protocol (default: detected from the image)\n"
+"  --memory size=SIZE[,hugepages=2M|1G|off][,hugetlbfs=DIR][,shared=on]\n"
+"           [,prefault=on][,prefault-threads=N][,mlock=on][,thp=on]\n"
+"                         guest RAM (default 256M, anonymous; shared=on uses a memfd)\n"
+"  --cpus N[,affinity=CPU:CPU...|A-B][,rt=PRIO][,disable-exits=hlt+pause+mwait]\n"
+"                         vCPUs (threads vcpu0..N-1), pinning, SCHED_FIFO priority\n"
+"  --serial stdio|off|file=PATH|fd=N   COM1 console (default stdio)\n"
+"  --timeout SECONDS      end the guest after this long (exit code 124)\n"
+"  --acpi on|off          ACPI and MP tables (default on)\n"
+"  --report               print setup timings (prefault, load) to stderr\n"
+"  -v, --verbose          log boot steps and unclaimed I/O\n"
+"\n"
+"exit status: the guest's own status (0..119) when it writes it to port 0xf4;\n"
+"  0 on ACPI poweroff or reset; 120 guest status >= 120; 121 bad usage;\n"
+"  122 VMM error; 123 guest crash (triple fault, emulation failure); 124 timeout\n");
+}
+
+static void print_report(const struct vmm_setup_report *r)
+{
+	fprintf(stderr, "vmm: setup %.3f ms: memory %.3f ms; populate %s", r->create_ns / 1e6,
+		r->mem_alloc_ns / 1e6, r->populated ? "" : "off");
+	if (r->populated)
+		fprintf(stderr, "%.3f ms", r->populate_ns / 1e6);
+	fprintf(stderr, "; mlock %s", r->locked ? "" : "off");
+	if (r->locked)
+		fprintf(stderr, "%.3f ms", r->mlock_ns / 1e6);
+	if (r->kvm_prefaulted)
+		fprintf(stderr, "; KVM pre-fault %.3f ms", r->kvm_prefault_ns / 1e6);
+	else
+		fprintf(stderr, "; KVM pre-fault not run (%s)", r->kvm_prefault_note);
+	fprintf(stderr, "; load %.3f ms (%s)\n", r->load_ns / 1e6,
+		r->boot_protocol ? r->boot_protocol : "?");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 0 },
+		{ "initrd", required_argument, NULL, 0 },
+		{ "cmdline", required_argument, NULL, 0 },
+		{ "boot", required_argument, NULL, 0 },
+		{ "memory", required_argument, NULL, 0 },
+		{ "cpus", required_argument, NULL, 0 },
+		{ "serial", required_argument, NULL, 0 },
+		{ "timeout", required_argument, NULL, 0 },
+		{ "acpi", required_argument, NULL, 0 },
+		{ "report", no_argument, NULL, 'r' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	struct vmm_config cfg;
+	struct vmm_exit ex;
+	struct vmm *vm;
+	char err[1024];
+	bool report = false;
+	int c, idx, r;
+
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("vmm %s\n", vmm_version());
+		return 0;
+	}
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc < 2 || strcmp(argv[1], "run")) {
+		fprintf(stderr, "vmm: %s\n", argc < 2 ? "missing command" : "unknown command");
+		usage(stderr);
+		return VMM_RC_USAGE;
+	}
+	argc--;
+	argv++;
+
+	vmm_config_default(&cfg);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":vh", opts, &idx)) != -1) {
+		switch (c) {
+		case 0:
+			if (vmm_config_set(&cfg, opts[idx].name, optarg, err, sizeof(err))) {
+				fprintf(stderr, "vmm: %s\n", err);
+				return VMM_RC_USAGE;
+			}
+			break;
+		case 'r':
+			report = true;
+			break;
+		case 'v':
+			cfg.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "vmm: option '%s' needs a value\n", argv[optind - 1]);
+			return VMM_RC_USAGE;
+		default:
+			fprintf(stderr, "vmm: unknown option '%s'\n", argv[optind - 1]);
+			return VMM_RC_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vmm: unexpected argument '%s'\n", argv[optind]);
+		return VMM_RC_USAGE;
+	}
+	if (!cfg.kernel[0]) {
+		cfg.kernel_image = vmm_default_guest;
+		cfg.kernel_image_len = vmm_default_guest_end - vmm_default_guest;
+	}
+
+	if (vmm_config_validate(&cfg, err, sizeof(err))) {
+		fprintf(stderr, "vmm: %s\n", err);
+		return VMM_RC_USAGE;
+	}
+	r = vmm_create(&cfg, &vm, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "vmm: %s\n", err);
+		return VMM_RC_ERROR;
+	}
+	if (report) {
+		struct vmm_setup_report rep;
+
+		vmm_setup_report(vm, &rep);
+		print_report(&rep);
+	}
+	vmm_start(vm);		/* a failure ends the VM with VMM_EXIT_ERROR */
+	vmm_wait(vm, &ex);
+	vmm_destroy(vm);
+
+	if (ex.reason == VMM_EXIT_CRASH || ex.reason == VMM_EXIT_ERROR ||
+	    ex.reason == VMM_EXIT_TIMEOUT)
+		fprintf(stderr, "vmm: %s: %s\n", vmm_exit_reason_name(ex.reason), ex.detail);
+	else if (cfg.verbose)
+		fprintf(stderr, "vmm: %s: %s\n", vmm_exit_reason_name(ex.reason), ex.detail);
+	if (ex.reason == VMM_EXIT_GUEST && ex.guest_status > VMM_RC_GUEST_MAX)
+		fprintf(stderr, "vmm: guest status %u\n", ex.guest_status);
+	return vmm_exit_code(&ex);
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+/* Internal: the state behind the opaque struct vmm. Only vmm/ includes this. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "arch/x86/boot.h"
+#include "base/err.h"
+#include "devices/acpi-pm.h"
+#include "devices/bus.h"
+#include "devices/debug-exit.h"
+#include "devices/reset.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
+#include "mm/backing.h"
+#include "mm/gmem.h"
+#include "vmm/kvm.h"
+#include "vmm/vmm.h"
+
+struct vmm;
+
+struct vcpu {
+	struct vmm *vm;
+	unsigned int id;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	bool started;
+	_Atomic pid_t tid;
+	uint64_t nr_exits;
+	uint64_t nr_io, nr_mmio;
+};
+
+struct vmm {
+	struct vmm_config cfg;
+	struct kvm_caps caps;
+	int kvm_fd, vm_fd;
+
+	struct mem_block ram;
+	struct gmem gm;
+	struct bus pio, mmio;
+
+	struct uart uart;
+	struct debug_exit dbg;
+	struct i8042 i8042;
+	struct cf9 cf9;
+	struct acpi_pm pm;
+	struct rtc rtc;
+	int serial_fd;			/* output fd, -1 if off */
+	bool serial_fd_owned;
+	bool serial_input;
+	bool devices_ready;
+
+	struct boot_entry entry;
+	unsigned int nr_vcpus;
+	struct vcpu vcpus[VMM_MAX_VCPUS];
+
+	pthread_t io_thread;
+	bool io_started;
+	int wake_fd;			/* eventfd: wakes the I/O thread */
+	int done_fd;			/* eventfd: readable once the VM has ended */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	_Atomic bool ended;
+	_Atomic bool pause_req;
+	unsigned int parked;		/* vCPU threads parked for a pause (under lock) */
+	unsigned int running;		/* vCPU threads alive (under lock) */
+	bool started;
+	struct vmm_exit exit;		/* valid once ended */
+	uint64_t deadline_ns;		/* 0 = no timeout */
+
+	struct vmm_setup_report report;
+};
+
+/* Ends the VM once (the first reason wins), wakes every thread. Thread-safe. */
+void vmm_end(struct vmm *vm, enum vmm_exit_reason r, int vcpu, uint32_t status,
+	     const char *fmt, ...) __printf(5, 6);
+void vmm_kick_all(struct vmm *vm);
+
+/* vmm/vcpu.c */
+int vcpu_create(struct vmm *vm, unsigned int id, struct err *e) __must_check;
+int vcpu_setup_boot(struct vcpu *v, struct err *e) __must_check;
+int vcpu_start(struct vcpu *v, struct err *e) __must_check;
+void vcpu_kick(struct vcpu *v);
+void vcpu_destroy(struct vcpu *v);
+
+/* vmm/builder.c */
+int vmm_build(struct vmm *vm, struct err *e) __must_check;
+void vmm_teardown(struct vmm *vm);
+
+/* vmm/config.c */
+int vmm_config_check(const struct vmm_config *c, struct err *e) __must_check;
+
+#endif
