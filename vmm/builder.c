@@ -4,6 +4,7 @@
  * devices, vCPUs, in that order; vmm_teardown() undoes whatever part of it was done.
  */
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,12 +383,31 @@ static int attach_devices(struct vmm *vm, struct err *e)
 	return 0;
 }
 
+/* A pin to a CPU this process may not use fails at thread creation; say which, up front. */
+static int check_affinity(const struct vmm *vm, struct err *e)
+{
+	cpu_set_t allowed;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+		return err_set(e, -errno, "sched_getaffinity: %s", strerror(errno));
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		int cpu = vm->cfg.cpus.affinity[i];
+
+		if (cpu >= 0 && (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)))
+			return err_set(e, -EINVAL, "vCPU %u: host CPU %d is not available to this "
+				       "process (it may use %d CPUs)", i, cpu, CPU_COUNT(&allowed));
+	}
+	return 0;
+}
+
 int vmm_build(struct vmm *vm, struct err *e)
 {
 	int r;
 
 	vm->nr_vcpus = vm->cfg.cpus.count;
-	r = attach_memory(vm, e);
+	r = check_affinity(vm, e);
+	if (!r)
+		r = attach_memory(vm, e);
 	if (!r)
 		r = create_vm(vm, e);
 	if (!r)
