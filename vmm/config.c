@@ -278,6 +278,87 @@ static int serial_kv(struct vmm_config *c, const char *k, const char *v, struct 
 	return 0;
 }
 
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != 6 || strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = b[i];
+	if (mac[0] & 1)		/* multicast bit: not a station address */
+		return -EINVAL;
+	return 0;
+}
+
+static int net_kv(struct vmm_config *c, const char *k, const char *v, struct err *e)
+{
+	struct vmm_net_config *n = &c->net[c->nr_nets];
+	unsigned long x;
+
+	if (!v)
+		return -ENOENT;
+	if (!strcmp(k, "tap")) {
+		if (!*v || strlen(v) >= sizeof(n->tap) || strchr(v, '/'))
+			return err_set(e, -EINVAL, "--net: bad TAP name '%s' (1-15 characters)", v);
+		strcpy(n->tap, v);
+		return 0;
+	}
+	if (!strcmp(k, "fd")) {	/* fd=3 or fd=3:4:5 for multiqueue */
+		char buf[128], *save = NULL, *t;
+
+		if (copy_str(buf, sizeof(buf), v))
+			return -E2BIG;
+		for (t = strtok_r(buf, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+			if (n->nfds >= VMM_NET_MAX_QUEUES || parse_uint(t, INT_MAX, &x))
+				return err_set(e, -EINVAL, "--net: bad fd list '%s'", v);
+			n->fds[n->nfds++] = (int)x;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "mac")) {
+		if (parse_mac(v, n->mac))
+			return err_set(e, -EINVAL, "--net: bad MAC '%s' (unicast, aa:bb:cc:dd:ee:ff)", v);
+		n->mac_set = true;
+		return 0;
+	}
+	if (!strcmp(k, "queues")) {
+		if (parse_uint(v, VMM_NET_MAX_QUEUES, &x) || x == 0)
+			return err_set(e, -EINVAL, "--net: queues must be 1..%d", VMM_NET_MAX_QUEUES);
+		n->queues = (unsigned int)x;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int add_net(struct vmm_config *c, const char *v, struct err *e)
+{
+	struct vmm_net_config *n;
+	int r;
+
+	if (c->nr_nets >= VMM_MAX_NETS)
+		return err_set(e, -E2BIG, "--net: at most %d NICs", VMM_MAX_NETS);
+	n = &c->net[c->nr_nets];
+	memset(n, 0, sizeof(*n));
+	r = parse_kv(c, "net", v, net_kv, e);
+	if (r)
+		return r;
+	if (!n->tap[0] && !n->nfds)
+		return err_set(e, -EINVAL, "--net: give tap=NAME or fd=N");
+	if (n->tap[0] && n->nfds)
+		return err_set(e, -EINVAL, "--net: tap= and fd= exclude each other");
+	if (!n->queues)
+		n->queues = n->nfds ? n->nfds : 1;
+	if (n->nfds && n->nfds != n->queues)
+		return err_set(e, -EINVAL, "--net: %u fds for %u queues", n->nfds, n->queues);
+	if (!n->mac_set)
+		memcpy(n->mac, (uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 + c->nr_nets }, 6);
+	c->nr_nets++;
+	return 0;
+}
+
 static int set_path(char *dst, size_t cap, const char *opt, const char *v, struct err *e)
 {
 	if (!*v)
@@ -338,6 +419,8 @@ static int config_set(struct vmm_config *c, const char *opt, const char *v, stru
 			c->timeout_ms = 1;
 		return 0;
 	}
+	if (!strcmp(opt, "net"))
+		return add_net(c, v, e);
 	if (!strcmp(opt, "acpi"))
 		return parse_bool(v, &c->acpi) ? err_set(e, -EINVAL, "--acpi: on or off") : 0;
 	return err_set(e, -EINVAL, "unknown option '--%s'", opt);

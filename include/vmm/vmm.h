@@ -42,6 +42,8 @@ extern "C" {
 #define VMM_MAX_VCPUS		64
 #define VMM_PATH_MAX		4096
 #define VMM_CMDLINE_MAX		4096
+#define VMM_MAX_NETS		4
+#define VMM_NET_MAX_QUEUES	8
 
 enum vmm_boot {
 	VMM_BOOT_AUTO = 0,	/* detect: bzImage, vmlinux ELF, multiboot ELF, PVH ELF */
@@ -98,6 +100,16 @@ struct vmm_config {
 		int fd;
 	} serial;
 
+	struct vmm_net_config {
+		char tap[16];			/* TAP interface name (created if absent) */
+		int fds[VMM_NET_MAX_QUEUES];	/* or TAP fds opened by the caller, one per queue */
+		unsigned int nfds;
+		unsigned int queues;		/* queue pairs, default 1 */
+		uint8_t mac[6];			/* default: 52:54:00:12:34:(56 + index) */
+		bool mac_set;
+	} net[VMM_MAX_NETS];
+	unsigned int nr_nets;
+
 	unsigned int timeout_ms;		/* 0 = none; ends the VM with VMM_EXIT_TIMEOUT */
 	int kick_signal;			/* see the contract above */
 	bool verbose;				/* log unclaimed I/O and boot steps */
@@ -113,7 +125,8 @@ void vmm_config_default(struct vmm_config *c);
 /*
  * Sets one option with the CLI's syntax, e.g. ("memory", "size=1G,hugepages=2M,prefault=on"),
  * ("cpus", "2,affinity=0:1,rt=50"), ("kernel", PATH), ("serial", "file=/tmp/log"),
- * ("timeout", "30"). Unknown options and sub-options are refused by name. -EINVAL + message.
+ * ("timeout", "30"), ("net", "tap=tap0,mac=52:54:00:00:00:01,queues=2") (repeatable: each call
+ * adds a NIC). Unknown options and sub-options are refused by name. -EINVAL + message.
  * See README.md for the full list.
  */
 int vmm_config_set(struct vmm_config *c, const char *option, const char *value, char *err,

@@ -122,3 +122,26 @@ Test(config, timeout_seconds, .init = setup)
 	expect_refused("timeout", "-3", "timeout");
 	expect_refused("timeout", "soon", "timeout");
 }
+
+Test(config, nics_are_added_and_checked, .init = setup)
+{
+	cr_assert_eq(vmm_config_set(&c, "net", "tap=vnet0,mac=52:54:00:00:00:09,queues=2", err,
+				    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vmm_config_set(&c, "net", "fd=5:6", err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(c.nr_nets, 2);
+	cr_expect_str_eq(c.net[0].tap, "vnet0");
+	cr_expect_eq(c.net[0].queues, 2);
+	cr_expect_eq(c.net[0].mac[5], 9);
+	cr_expect_eq(c.net[1].nfds, 2);
+	cr_expect_eq(c.net[1].queues, 2);
+	cr_expect_eq(c.net[1].mac[5], 0x57);
+	expect_refused("net", "mac=52:54:00:00:00:01", "tap=NAME");
+	expect_refused("net", "tap=x,mac=01:00:00:00:00:01", "MAC");
+	expect_refused("net", "tap=x,mac=52:54:00:00:00", "MAC");
+	expect_refused("net", "tap=x,queues=9", "queues");
+	expect_refused("net", "tap=averyveryverylongname", "TAP name");
+	expect_refused("net", "tap=x,fd=3", "exclude");
+	expect_refused("net", "fd=3,queues=2", "fds");
+	expect_refused("net", "tap=x,speed=10G", "speed");
+	cr_expect_eq(c.nr_nets, 2, "refused NICs must not be added");
+}
