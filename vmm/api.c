@@ -40,10 +40,8 @@ void vmm_end(struct vmm *vm, enum vmm_exit_reason r, int vcpu, uint32_t status,
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 
-	if (r == VMM_EXIT_CRASH || r == VMM_EXIT_ERROR)
-		pr_err("%s", vm->exit.detail);
-	else
-		pr_debug("VM ended: %s", vm->exit.detail);
+	/* The caller gets the detail in struct vmm_exit and decides whether to print it. */
+	pr_debug("VM ended: %s", vm->exit.detail);
 	vmm_kick_all(vm);
 	(void)!eventfd_write(vm->done_fd, 1);
 }
