@@ -339,7 +339,6 @@ static int attach_serial(struct vmm *vm, struct err *e)
 		break;
 	}
 	uart_init(&vm->uart, (struct irq_line){ .set = irq_line_set, .ctx = vm }, out);
-	vm->devices_ready = true;
 	return 0;
 }
 
@@ -360,6 +359,7 @@ static int attach_devices(struct vmm *vm, struct err *e)
 	cf9_init(&vm->cf9, ctl);
 	acpi_pm_init(&vm->pm, ctl);
 	rtc_init(&vm->rtc);
+	vm->devices_ready = true;
 
 	struct {
 		uint64_t base, len;
@@ -429,8 +429,12 @@ void vmm_teardown(struct vmm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].fd >= 0 || vm->vcpus[i].run)
 			vcpu_destroy(&vm->vcpus[i]);
-	if (vm->devices_ready)
+	if (vm->devices_ready) {
 		uart_exit(&vm->uart);
+		i8042_exit(&vm->i8042);
+		acpi_pm_exit(&vm->pm);
+		rtc_exit(&vm->rtc);
+	}
 	if (vm->serial_fd_owned && vm->serial_fd >= 0)
 		close(vm->serial_fd);
 	if (vm->vm_fd >= 0)
