@@ -239,6 +239,8 @@ static int load_kernel(struct vmm *vm, struct err *e)
 	const struct vmm_config *c = &vm->cfg;
 	struct file_map kernel = { 0 }, initrd = { 0 };
 	struct boot_args args = { .cmdline = c->cmdline };
+	struct boot_module mod;
+	enum boot_proto proto;
 	const uint8_t *img = c->kernel_image;
 	size_t len = c->kernel_image_len;
 	uint64_t t0 = now_ns();
@@ -265,7 +267,19 @@ static int load_kernel(struct vmm *vm, struct err *e)
 		args.initrd = initrd.data;
 		args.initrd_len = initrd.len;
 	}
-	r = boot_load(&vm->gm, boot_proto_of(c->boot), img, len, &args, &vm->entry, e);
+	proto = boot_proto_of(c->boot);
+	if (proto == BOOT_AUTO)
+		proto = boot_detect(img, len);
+	if (proto == BOOT_MULTIBOOT && args.initrd) {
+		/* Multiboot has no initrd: --initrd becomes module 0, as QEMU does. */
+		mod = (struct boot_module){ .data = args.initrd, .len = args.initrd_len,
+					    .cmdline = c->initrd };
+		args.modules = &mod;
+		args.nr_modules = 1;
+		args.initrd = NULL;
+		args.initrd_len = 0;
+	}
+	r = boot_load(&vm->gm, proto, img, len, &args, &vm->entry, e);
 	if (r)
 		err_prefix(e, "loading %s", c->kernel[0] ? c->kernel : "the bundled guest");
 	vm->report.load_ns = now_ns() - t0;
