@@ -16,7 +16,8 @@
  *     0x000f_0000   MP table
  *     0x0010_0000   kernels load here or where their headers say (Linux: 16 MiB)
  *   3 GiB .. 4 GiB                   MMIO hole (never RAM)
- *     0xc000_0000   32-bit PCI MMIO window (BARs, virtio-mmio) up to ECAM
+ *     0xc000_0000   32-bit PCI MMIO window (BARs) up to ECAM
+ *     0xd000_0000   virtio-mmio slots (4 KiB each, IOAPIC pins 16..23)
  *     0xe000_0000   PCI ECAM (256 MiB)
  *     0xfec0_0000   IOAPIC
  *     0xfee0_0000   LAPIC
@@ -41,6 +42,10 @@
 #define LAYOUT_MMIO_HOLE_END	0x100000000ull
 #define LAYOUT_PCI_MMIO		0xc0000000ull
 #define LAYOUT_PCI_MMIO_END	0xe0000000ull
+#define LAYOUT_VIRTIO_MMIO	0xd0000000ull	/* virtio-mmio devices, one 4 KiB slot each */
+#define LAYOUT_VIRTIO_MMIO_SLOT	0x1000ull
+#define LAYOUT_VIRTIO_MMIO_MAX	8
+#define LAYOUT_VIRTIO_MMIO_GSI	16		/* slot i interrupts on IOAPIC pin 16 + i (level) */
 #define LAYOUT_PCI_ECAM		0xe0000000ull
 #define LAYOUT_PCI_ECAM_SIZE	0x10000000ull
 #define LAYOUT_IOAPIC		0xfec00000ull
