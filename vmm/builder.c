@@ -273,6 +273,7 @@ static int load_kernel(struct vmm *vm, struct err *e)
 	const struct vmm_config *c = &vm->cfg;
 	struct file_map kernel = { 0 }, initrd = { 0 };
 	struct boot_args args = { .cmdline = c->cmdline };
+	char cmdline[VMM_CMDLINE_MAX + 512];
 	struct boot_module mod;
 	enum boot_proto proto;
 	const uint8_t *img = c->kernel_image;
@@ -312,6 +313,15 @@ static int load_kernel(struct vmm *vm, struct err *e)
 		args.nr_modules = 1;
 		args.initrd = NULL;
 		args.initrd_len = 0;
+	}
+	if ((proto == BOOT_LINUX64 || proto == BOOT_PVH) && c->nr_nets) {
+		snprintf(cmdline, sizeof(cmdline), "%s", c->cmdline);
+		r = nic_cmdline(vm, cmdline, sizeof(cmdline));
+		if (r) {
+			err_set(e, r, "kernel command line too long for the NIC entries");
+			goto out;
+		}
+		args.cmdline = cmdline;
 	}
 	r = boot_load(&vm->gm, proto, img, len, &args, &vm->entry, e);
 	if (r)
@@ -462,6 +472,10 @@ int vmm_build(struct vmm *vm, struct err *e)
 		r = load_kernel(vm, e);
 	if (!r)
 		r = attach_devices(vm, e);
+	for (unsigned int i = 0; !r && i < vm->cfg.nr_nets; i++) {
+		vm->nr_nics = i + 1;
+		r = nic_attach(vm, i, e);
+	}
 	for (unsigned int i = 0; !r && i < vm->nr_vcpus; i++)
 		r = vcpu_create(vm, i, e);
 	if (!r)
@@ -477,6 +491,8 @@ void vmm_teardown(struct vmm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].fd >= 0 || vm->vcpus[i].run)
 			vcpu_destroy(&vm->vcpus[i]);
+	for (unsigned int i = 0; i < vm->nr_nics; i++)
+		nic_detach(&vm->nics[i]);
 	if (vm->devices_ready) {
 		uart_exit(&vm->uart);
 		i8042_exit(&vm->i8042);

@@ -28,10 +28,13 @@ static void usage(FILE *f)
 "                         guest RAM (default 256M, anonymous; shared=on uses a memfd)\n"
 "  --cpus N[,affinity=CPU:CPU...|A-B][,rt=PRIO][,disable-exits=hlt+pause+mwait]\n"
 "                         vCPUs (threads vcpu0..N-1), pinning, SCHED_FIFO priority\n"
+"  --net tap=NAME|fd=N[:N...][,mac=MAC][,queues=N]\n"
+"                         virtio-net NIC (virtio-mmio) on a TAP; repeatable\n"
 "  --serial stdio|off|file=PATH|fd=N   COM1 console (default stdio)\n"
 "  --timeout SECONDS      end the guest after this long (exit code 124)\n"
 "  --acpi on|off          ACPI and MP tables (default on)\n"
 "  --report               print setup timings (prefault, load) to stderr\n"
+"  --stats                print per-vCPU exit statistics and KVM's counters at the end\n"
 "  -v, --verbose          log boot steps and unclaimed I/O\n"
 "\n"
 "exit status: the guest's own status (0..119) when it writes it to port 0xf4;\n"
@@ -56,6 +59,51 @@ static void print_report(const struct vmm_setup_report *r)
 		r->boot_protocol ? r->boot_protocol : "?");
 }
 
+static void print_kvm_stat(void *ctx, const char *name, uint64_t value)
+{
+	int *col = ctx;
+
+	if (!value)
+		return;
+	*col += fprintf(stderr, " %s=%llu", name, (unsigned long long)value);
+	if (*col > 90) {
+		fprintf(stderr, "\n      ");
+		*col = 6;
+	}
+}
+
+/* --stats: per-vCPU exit counts by reason, handling-time histogram, KVM's own counters. */
+static void print_stats(struct vmm *vm, unsigned int nr)
+{
+	for (unsigned int i = 0; i < nr; i++) {
+		struct vmm_vcpu_stats s;
+		int col = 6;
+
+		if (vmm_vcpu_stats(vm, i, &s))
+			continue;
+		fprintf(stderr, "vcpu%u: %llu exits to the VMM, handling avg %.2f us, max %.2f us\n", i,
+			(unsigned long long)s.exits,
+			s.exits ? s.handle_ns_total / 1e3 / s.exits : 0.0, s.handle_ns_max / 1e3);
+		fprintf(stderr, "  by reason:");
+		for (unsigned int r = 0; r < VMM_STATS_REASONS; r++)
+			if (s.by_reason[r])
+				fprintf(stderr, " %s=%llu", vmm_kvm_exit_name(r),
+					(unsigned long long)s.by_reason[r]);
+		fprintf(stderr, "\n  handling time (ns, log2 buckets):");
+		for (unsigned int b = 0; b < VMM_STATS_HIST; b++)
+			if (s.hist[b])
+				fprintf(stderr, " [%llu,%llu)=%llu", 1ull << b, 2ull << b,
+					(unsigned long long)s.hist[b]);
+		fprintf(stderr, "\n  kvm:");
+		if (vmm_vcpu_kvm_stats(vm, i, print_kvm_stat, &col))
+			fprintf(stderr, " (no binary stats)");
+		fprintf(stderr, "\n");
+		if (i == nr - 1)
+			fprintf(stderr, "unclaimed I/O accesses: %llu\n",
+				(unsigned long long)s.io_unclaimed);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -68,7 +116,9 @@ int main(int argc, char **argv)
 		{ "serial", required_argument, NULL, 0 },
 		{ "timeout", required_argument, NULL, 0 },
 		{ "acpi", required_argument, NULL, 0 },
+		{ "net", required_argument, NULL, 0 },
 		{ "report", no_argument, NULL, 'r' },
+		{ "stats", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -78,7 +128,7 @@ int main(int argc, char **argv)
 	struct vmm_exit ex;
 	struct vmm *vm;
 	char err[1024];
-	bool report = false;
+	bool report = false, stats = false;
 	int c, idx, r;
 
 	if (argc > 1 && !strcmp(argv[1], "--version")) {
@@ -109,6 +159,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			report = true;
+			break;
+		case 's':
+			stats = true;
 			break;
 		case 'v':
 			cfg.verbose = true;
@@ -150,6 +203,8 @@ int main(int argc, char **argv)
 	}
 	vmm_start(vm);		/* a failure ends the VM with VMM_EXIT_ERROR */
 	vmm_wait(vm, &ex);
+	if (stats)
+		print_stats(vm, cfg.cpus.count);
 	vmm_destroy(vm);
 
 	if (ex.reason == VMM_EXIT_CRASH || ex.reason == VMM_EXIT_ERROR ||

@@ -15,8 +15,11 @@
 #include "devices/reset.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "devices/tap.h"
 #include "mm/backing.h"
 #include "mm/gmem.h"
+#include "virtio/mmio.h"
+#include "virtio/net.h"
 #include "vmm/kvm.h"
 #include "vmm/vmm.h"
 
@@ -31,8 +34,19 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	_Atomic pid_t tid;
-	uint64_t nr_exits;
-	uint64_t nr_io, nr_mmio;
+	struct vmm_vcpu_stats stats;	/* written by the vCPU thread only */
+};
+
+struct vmm_nic {
+	struct vmm *vm;
+	uint64_t base;			/* virtio-mmio slot */
+	unsigned int gsi;
+	struct virtio_mmio mmio;
+	bool mmio_ready;
+	struct virtio_net *net;
+	struct tap *tap;
+	unsigned int nvq;
+	int notify_fd[VIRTIO_MAX_QUEUES];	/* ioeventfds on QueueNotify, polled by the TAP worker */
 };
 
 struct vmm {
@@ -54,6 +68,9 @@ struct vmm {
 	bool serial_fd_owned;
 	bool serial_input;
 	bool devices_ready;
+
+	struct vmm_nic nics[VMM_MAX_NETS];
+	unsigned int nr_nics;		/* attached (for teardown) */
 
 	struct boot_entry entry;
 	unsigned int nr_vcpus;
@@ -92,6 +109,15 @@ void vcpu_destroy(struct vcpu *v);
 /* vmm/builder.c */
 int vmm_build(struct vmm *vm, struct err *e) __must_check;
 void vmm_teardown(struct vmm *vm);
+
+/* vmm/nic.c */
+int nic_attach(struct vmm *vm, unsigned int idx, struct err *e) __must_check;
+void nic_detach(struct vmm_nic *nic);
+/* Appends virtio_mmio.device= for every NIC to a Linux command line. */
+int nic_cmdline(const struct vmm *vm, char *buf, size_t len) __must_check;
+
+/* vmm/kstats.c: KVM binary stats of a VM or vCPU fd. */
+int kstats_read(int fd, void (*fn)(void *ctx, const char *name, uint64_t value), void *ctx);
 
 /* vmm/config.c */
 int vmm_config_check(const struct vmm_config *c, struct err *e) __must_check;
