@@ -365,3 +365,40 @@ const char *vmm_version(void)
 {
 	return "0.1";
 }
+
+int vmm_vcpu_stats(const struct vmm *vm, unsigned int vcpu, struct vmm_vcpu_stats *out)
+{
+	const struct vmm_vcpu_stats *s;
+
+	if (vcpu >= vm->nr_vcpus)
+		return -EINVAL;
+	s = &vm->vcpus[vcpu].stats;
+	/* Field by field with relaxed loads: the vCPU thread may be updating them. */
+	out->exits = __atomic_load_n(&s->exits, __ATOMIC_RELAXED);
+	for (unsigned int i = 0; i < VMM_STATS_REASONS; i++)
+		out->by_reason[i] = __atomic_load_n(&s->by_reason[i], __ATOMIC_RELAXED);
+	for (unsigned int i = 0; i < VMM_STATS_HIST; i++)
+		out->hist[i] = __atomic_load_n(&s->hist[i], __ATOMIC_RELAXED);
+	out->handle_ns_total = __atomic_load_n(&s->handle_ns_total, __ATOMIC_RELAXED);
+	out->handle_ns_max = __atomic_load_n(&s->handle_ns_max, __ATOMIC_RELAXED);
+	out->io_unclaimed = __atomic_load_n(&vm->pio.stats.unclaimed_reads, __ATOMIC_RELAXED) +
+			    __atomic_load_n(&vm->pio.stats.unclaimed_writes, __ATOMIC_RELAXED) +
+			    __atomic_load_n(&vm->mmio.stats.unclaimed_reads, __ATOMIC_RELAXED) +
+			    __atomic_load_n(&vm->mmio.stats.unclaimed_writes, __ATOMIC_RELAXED);
+	return 0;
+}
+
+const char *vmm_kvm_exit_name(unsigned int reason)
+{
+	return kvm_exit_name(reason);
+}
+
+int vmm_vcpu_kvm_stats(const struct vmm *vm, unsigned int vcpu,
+		       void (*fn)(void *ctx, const char *name, uint64_t value), void *ctx)
+{
+	if (vcpu >= vm->nr_vcpus || vm->vcpus[vcpu].fd < 0)
+		return -EINVAL;
+	if (!vm->caps.binary_stats)
+		return -ENOTSUP;
+	return kstats_read(vm->vcpus[vcpu].fd, fn, ctx);
+}

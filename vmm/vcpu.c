@@ -170,7 +170,6 @@ static void handle_io(struct vcpu *v)
 		return;
 	}
 	data = (uint8_t *)run + off;
-	v->nr_io++;
 	for (uint32_t i = 0; i < count; i++, data += size) {
 		if (run->io.direction == KVM_EXIT_IO_OUT)
 			bus_write(&v->vm->pio, run->io.port, data, size);
@@ -189,7 +188,6 @@ static void handle_mmio(struct vcpu *v)
 			"vCPU %u: malformed KVM_EXIT_MMIO (len %u)", v->id, len);
 		return;
 	}
-	v->nr_mmio++;
 	if (run->mmio.is_write)
 		bus_write(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
 	else
@@ -225,12 +223,35 @@ static void vcpu_park(struct vcpu *v)
 	pthread_mutex_unlock(&vm->lock);
 }
 
+/* Single writer (this thread); readers in other threads use relaxed loads. */
+#define stat_inc(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
+
+static void vcpu_account(struct vcpu *v, unsigned int reason, uint64_t ns)
+{
+	struct vmm_vcpu_stats *s = &v->stats;
+	unsigned int b = ns ? 63 - __builtin_clzll(ns) : 0;
+
+	stat_inc(s->exits);
+	if (reason < VMM_STATS_REASONS)
+		stat_inc(s->by_reason[reason]);
+	stat_inc(s->hist[b < VMM_STATS_HIST ? b : VMM_STATS_HIST - 1]);
+	__atomic_store_n(&s->handle_ns_total, s->handle_ns_total + ns, __ATOMIC_RELAXED);
+	if (ns > s->handle_ns_max)
+		__atomic_store_n(&s->handle_ns_max, ns, __ATOMIC_RELAXED);
+}
+
 static void vcpu_loop(struct vcpu *v)
 {
 	struct vmm *vm = v->vm;
 	struct kvm_run *run = v->run;
+	uint64_t t_exit = 0;
+	unsigned int last_reason = 0;
 
 	for (;;) {
+		if (t_exit) {
+			vcpu_account(v, last_reason, now_ns() - t_exit);
+			t_exit = 0;
+		}
 		/* Clear before checking the flags: a kick that lands in between is not lost. */
 		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 		if (atomic_load(&vm->ended))
@@ -246,7 +267,8 @@ static void vcpu_loop(struct vcpu *v)
 				v->id, strerror(errno));
 			return;
 		}
-		v->nr_exits++;
+		t_exit = now_ns();
+		last_reason = run->exit_reason;
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
 			handle_io(v);
@@ -255,6 +277,7 @@ static void vcpu_loop(struct vcpu *v)
 			handle_mmio(v);
 			break;
 		case KVM_EXIT_INTR:
+			t_exit = 0;	/* a kick, not a guest exit */
 			break;
 		case KVM_EXIT_SHUTDOWN:
 			vcpu_crash(v, "triple fault (KVM_EXIT_SHUTDOWN)");

@@ -194,6 +194,27 @@ struct vmm_setup_report {
 };
 int vmm_setup_report(const struct vmm *vm, struct vmm_setup_report *r);
 
+/*
+ * Per-vCPU exit statistics, kept by the vCPU thread (cheap: two vDSO clock reads per exit).
+ * by_reason is indexed by KVM_EXIT_* (< VMM_STATS_REASONS); hist[i] counts exits whose
+ * handling in the VMM (from KVM_RUN's return to the next KVM_RUN) took [2^i, 2^(i+1)) ns.
+ */
+#define VMM_STATS_REASONS	40
+#define VMM_STATS_HIST		32
+struct vmm_vcpu_stats {
+	uint64_t exits;
+	uint64_t by_reason[VMM_STATS_REASONS];
+	uint64_t hist[VMM_STATS_HIST];
+	uint64_t handle_ns_total, handle_ns_max;
+	uint64_t io_unclaimed;		/* PIO+MMIO accesses no device claimed (whole VM) */
+};
+int vmm_vcpu_stats(const struct vmm *vm, unsigned int vcpu, struct vmm_vcpu_stats *out);
+const char *vmm_kvm_exit_name(unsigned int reason);
+/* KVM's own statistics for a vCPU (KVM_GET_STATS_FD), one callback per counter. Valid until
+ * vmm_destroy(). */
+int vmm_vcpu_kvm_stats(const struct vmm *vm, unsigned int vcpu,
+		       void (*fn)(void *ctx, const char *name, uint64_t value), void *ctx);
+
 /* Bytes the guest wrote to the exit port etc. map to the CLI's exit codes (README). */
 #define VMM_RC_GUEST_MAX	119	/* guest status 0..119 is the exit code itself */
 #define VMM_RC_GUEST_BIG	120	/* guest status >= 120 */

@@ -333,3 +333,49 @@ Test(vm, pin_to_a_cpu_the_host_lacks_is_an_error_not_a_silent_fallback)
 	cr_expect_null(vm);
 	cr_expect(strstr(err, "CPU 1000"), "%s", err);
 }
+
+static void count_kvm_stat(void *ctx, const char *name, uint64_t value)
+{
+	uint64_t *exits = ctx;
+
+	if (!strcmp(name, "exits"))
+		*exits = value;
+}
+
+Test(vm, exit_statistics_count_what_the_guest_did)
+{
+	/* Three unclaimed port reads, then exit: at least 4 IO exits on vCPU 0. */
+	static const uint8_t code[] = { 0x66, 0xba, 0x34, 0x12, 0xec, 0xec, 0xec,
+					0xb8, 0, 0, 0, 0, 0xe7, 0xf4, 0xeb, 0xfe };
+	struct image im;
+	struct vmm_config c;
+	struct vmm_vcpu_stats s;
+	struct vmm *vm;
+	struct vmm_exit ex;
+	uint64_t kvm_exits = 0;
+	char err[512];
+
+	image_build(&im, code, sizeof(code));
+	c = cfg_for(&im);
+	cr_assert_eq(vmm_create(&c, &vm, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vmm_start(vm), 0);
+	vmm_wait(vm, &ex);
+	cr_expect_eq(ex.guest_status, 0, "%s", ex.detail);
+	cr_assert_eq(vmm_vcpu_stats(vm, 0, &s), 0);
+	/* The exit that ended the VM is not accounted: the thread stopped before its next run. */
+	cr_expect_geq(s.by_reason[2 /* KVM_EXIT_IO */], 3);
+	cr_expect_eq(s.io_unclaimed, 3);
+	uint64_t sum = 0;
+
+	for (unsigned int i = 0; i < VMM_STATS_HIST; i++)
+		sum += s.hist[i];
+	cr_expect_eq(sum, s.exits);
+	cr_expect_eq(vmm_vcpu_stats(vm, 1, &s), -EINVAL);
+	int r = vmm_vcpu_kvm_stats(vm, 0, count_kvm_stat, &kvm_exits);
+
+	if (r != -ENOTSUP) {
+		cr_expect_eq(r, 0);
+		cr_expect_geq(kvm_exits, 4);
+	}
+	vmm_destroy(vm);
+}
