@@ -178,7 +178,14 @@ int vmm_start(struct vmm *vm)
 		vm->deadline_ns = now_ns() + (uint64_t)vm->cfg.timeout_ms * 1000000ull;
 	pthread_mutex_unlock(&vm->lock);
 
-	r = -pthread_create(&vm->io_thread, NULL, io_thread, vm);
+	pthread_attr_t attr;
+	cpu_set_t emu;
+
+	pthread_attr_init(&attr);
+	if (vmm_emulator_cpus(vm, &emu))
+		pthread_attr_setaffinity_np(&attr, sizeof(emu), &emu);
+	r = -pthread_create(&vm->io_thread, &attr, io_thread, vm);
+	pthread_attr_destroy(&attr);
 	if (r) {
 		vmm_end(vm, VMM_EXIT_ERROR, -1, 0, "starting the I/O thread: %s", strerror(-r));
 		return r;

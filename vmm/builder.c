@@ -4,6 +4,7 @@
  * devices, vCPUs, in that order; vmm_teardown() undoes whatever part of it was done.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,7 @@ static int create_vm(struct vmm *vm, struct err *e)
 		return err_set(e, r, "KVM_CREATE_VM: %s", strerror(-r));
 	vm->vm_fd = r;
 	kvm_probe_caps(vm->kvm_fd, vm->vm_fd, &vm->caps);
+	rt_host_checks(vm);
 
 	if (!vm->caps.irqchip || !vm->caps.immediate_exit)
 		return err_set(e, -ENOTSUP, "this KVM lacks %s",
@@ -187,6 +189,16 @@ static int create_vm(struct vmm *vm, struct err *e)
 			return err_set(e, r, "KVM_CAP_X86_DISABLE_EXITS: %s", strerror(-r));
 	}
 
+	if (vm->cfg.cpus.halt_poll_ns >= 0) {
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_HALT_POLL,
+					      .args = { (uint64_t)vm->cfg.cpus.halt_poll_ns } };
+
+		if (!vm->caps.halt_poll)
+			return err_set(e, -ENOTSUP, "halt-poll asked but KVM_CAP_HALT_POLL is absent");
+		r = kvm_ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap);
+		if (r)
+			return err_set(e, r, "KVM_CAP_HALT_POLL: %s", strerror(-r));
+	}
 	r = kvm_ioctl_val(vm->vm_fd, KVM_CREATE_IRQCHIP, 0);
 	if (r < 0)
 		return err_set(e, r, "KVM_CREATE_IRQCHIP: %s", strerror(-r));
@@ -455,7 +467,43 @@ static int check_affinity(const struct vmm *vm, struct err *e)
 			return err_set(e, -EINVAL, "vCPU %u: host CPU %d is not available to this "
 				       "process (it may use %d CPUs)", i, cpu, CPU_COUNT(&allowed));
 	}
+	for (unsigned int i = 0; i < VMM_MAX_VCPUS && vm->cfg.cpus.emulator[i] >= 0; i++) {
+		int cpu = vm->cfg.cpus.emulator[i];
+
+		if (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed))
+			return err_set(e, -EINVAL, "emulator CPU %d is not available to this process",
+				       cpu);
+	}
 	return 0;
+}
+
+bool vmm_emulator_cpus(const struct vmm *vm, cpu_set_t *set)
+{
+	CPU_ZERO(set);
+	for (unsigned int i = 0; i < VMM_MAX_VCPUS && vm->cfg.cpus.emulator[i] >= 0; i++)
+		CPU_SET(vm->cfg.cpus.emulator[i], set);
+	return CPU_COUNT(set) > 0;
+}
+
+/*
+ * NIC workers are created inside the backends; they inherit the creating thread's affinity,
+ * so the builder runs their creation with the emulator CPU set and restores its own after.
+ */
+static int attach_nics(struct vmm *vm, struct err *e)
+{
+	cpu_set_t saved, emu;
+	bool pin = vmm_emulator_cpus(vm, &emu) &&
+		   !pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) &&
+		   !pthread_setaffinity_np(pthread_self(), sizeof(emu), &emu);
+	int r = 0;
+
+	for (unsigned int i = 0; !r && i < vm->cfg.nr_nets; i++) {
+		vm->nr_nics = i + 1;
+		r = nic_attach(vm, i, e);
+	}
+	if (pin)
+		pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+	return r;
 }
 
 int vmm_build(struct vmm *vm, struct err *e)
@@ -463,6 +511,7 @@ int vmm_build(struct vmm *vm, struct err *e)
 	int r;
 
 	vm->nr_vcpus = vm->cfg.cpus.count;
+	rt_prepare(vm);
 	r = check_affinity(vm, e);
 	if (!r)
 		r = attach_memory(vm, e);
@@ -472,10 +521,8 @@ int vmm_build(struct vmm *vm, struct err *e)
 		r = load_kernel(vm, e);
 	if (!r)
 		r = attach_devices(vm, e);
-	for (unsigned int i = 0; !r && i < vm->cfg.nr_nets; i++) {
-		vm->nr_nics = i + 1;
-		r = nic_attach(vm, i, e);
-	}
+	if (!r)
+		r = attach_nics(vm, e);
 	for (unsigned int i = 0; !r && i < vm->nr_vcpus; i++)
 		r = vcpu_create(vm, i, e);
 	if (!r)

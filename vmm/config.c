@@ -26,7 +26,8 @@ void vmm_config_default(struct vmm_config *c)
 	c->mem.size = MiB(256);
 	c->cpus.count = 1;
 	for (unsigned int i = 0; i < VMM_MAX_VCPUS; i++)
-		c->cpus.affinity[i] = -1;
+		c->cpus.affinity[i] = c->cpus.emulator[i] = -1;
+	c->cpus.halt_poll_ns = -1;
 	c->serial.mode = VMM_SERIAL_STDIO;
 	c->serial.fd = -1;
 	c->kick_signal = SIGUSR2;
@@ -178,8 +179,8 @@ static int mem_kv(struct vmm_config *c, const char *k, const char *v, struct err
 	return -ENOENT;
 }
 
-/* "0:1:2" or "0-3": host CPU for vCPU 0, 1, ... in order. */
-static int parse_affinity(struct vmm_config *c, const char *v, struct err *e)
+/* "0:1:2" or "0-3": host CPU for vCPU 0, 1, ... in order (or the emulator CPU set). */
+static int parse_cpu_list(int *out, const char *v, struct err *e)
 {
 	char buf[512], *save = NULL, *tok;
 	unsigned int n = 0;
@@ -194,16 +195,16 @@ static int parse_affinity(struct vmm_config *c, const char *v, struct err *e)
 			*dash = 0;
 		if (parse_uint(tok, CPU_SETSIZE - 1, &lo) ||
 		    (dash && parse_uint(dash + 1, CPU_SETSIZE - 1, &hi)))
-			return err_set(e, -EINVAL, "--cpus: bad affinity '%s' (e.g. 0:1 or 2-5)", v);
+			return err_set(e, -EINVAL, "--cpus: bad CPU list '%s' (e.g. 0:1 or 2-5)", v);
 		if (!dash)
 			hi = lo;
 		if (hi < lo)
-			return err_set(e, -EINVAL, "--cpus: bad affinity range in '%s'", v);
+			return err_set(e, -EINVAL, "--cpus: bad CPU range in '%s'", v);
 		for (unsigned long cpu = lo; cpu <= hi; cpu++) {
 			if (n >= VMM_MAX_VCPUS)
-				return err_set(e, -EINVAL, "--cpus: affinity lists more than %d CPUs",
+				return err_set(e, -EINVAL, "--cpus: a CPU list has more than %d CPUs",
 					       VMM_MAX_VCPUS);
-			c->cpus.affinity[n++] = (int)cpu;
+			out[n++] = (int)cpu;
 		}
 	}
 	return 0;
@@ -228,7 +229,15 @@ static int cpus_kv(struct vmm_config *c, const char *k, const char *v, struct er
 		return 0;
 	}
 	if (!strcmp(k, "affinity"))
-		return parse_affinity(c, v, e);
+		return parse_cpu_list(c->cpus.affinity, v, e);
+	if (!strcmp(k, "emulator"))
+		return parse_cpu_list(c->cpus.emulator, v, e);
+	if (!strcmp(k, "halt-poll")) {
+		if (parse_uint(v, 100000000, &n))
+			return err_set(e, -EINVAL, "--cpus: halt-poll is in ns, 0..100000000");
+		c->cpus.halt_poll_ns = (long)n;
+		return 0;
+	}
 	if (!strcmp(k, "rt")) {
 		if (parse_uint(v, 99, &n))
 			return err_set(e, -EINVAL, "--cpus: rt priority must be 1..99 (0 = off)");
@@ -421,6 +430,8 @@ static int config_set(struct vmm_config *c, const char *opt, const char *v, stru
 	}
 	if (!strcmp(opt, "net"))
 		return add_net(c, v, e);
+	if (!strcmp(opt, "rt"))
+		return parse_bool(v, &c->rt) ? err_set(e, -EINVAL, "--rt: on or off") : 0;
 	if (!strcmp(opt, "acpi"))
 		return parse_bool(v, &c->acpi) ? err_set(e, -EINVAL, "--acpi: on or off") : 0;
 	return err_set(e, -EINVAL, "unknown option '--%s'", opt);

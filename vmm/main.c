@@ -27,7 +27,12 @@ static void usage(FILE *f)
 "           [,prefault=on][,prefault-threads=N][,mlock=on][,thp=on]\n"
 "                         guest RAM (default 256M, anonymous; shared=on uses a memfd)\n"
 "  --cpus N[,affinity=CPU:CPU...|A-B][,rt=PRIO][,disable-exits=hlt+pause+mwait]\n"
-"                         vCPUs (threads vcpu0..N-1), pinning, SCHED_FIFO priority\n"
+"         [,emulator=CPULIST][,halt-poll=NS]\n"
+"                         vCPUs (threads vcpu0..N-1), pinning, SCHED_FIFO priority,\n"
+"                         CPUs for the VMM's other threads, KVM halt polling\n"
+"  --rt                   real-time recipe: prefault+mlock, pinned SCHED_FIFO vCPUs, other\n"
+"                         threads off their CPUs, no HLT/PAUSE exits, halt polling; prints\n"
+"                         what it applied and what the host lacks\n"
 "  --net tap=NAME|fd=N[:N...][,mac=MAC][,queues=N]\n"
 "                         virtio-net NIC (virtio-mmio) on a TAP; repeatable\n"
 "  --serial stdio|off|file=PATH|fd=N   COM1 console (default stdio)\n"
@@ -119,6 +124,7 @@ int main(int argc, char **argv)
 		{ "net", required_argument, NULL, 0 },
 		{ "report", no_argument, NULL, 'r' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "rt", no_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -163,6 +169,9 @@ int main(int argc, char **argv)
 		case 's':
 			stats = true;
 			break;
+		case 'R':
+			cfg.rt = true;
+			break;
 		case 'v':
 			cfg.verbose = true;
 			break;
@@ -195,11 +204,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm: %s\n", err);
 		return VMM_RC_ERROR;
 	}
-	if (report) {
+	if (report || cfg.rt) {
 		struct vmm_setup_report rep;
 
 		vmm_setup_report(vm, &rep);
-		print_report(&rep);
+		if (report)
+			print_report(&rep);
+		if (cfg.rt)	/* what the recipe did and what this host lacks */
+			fprintf(stderr, "vmm: --rt:\n%s", rep.rt_notes);
 	}
 	vmm_start(vm);		/* a failure ends the VM with VMM_EXIT_ERROR */
 	vmm_wait(vm, &ex);

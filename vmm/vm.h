@@ -4,6 +4,7 @@
 
 /* Internal: the state behind the opaque struct vmm. Only vmm/ includes this. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -115,6 +116,12 @@ int nic_attach(struct vmm *vm, unsigned int idx, struct err *e) __must_check;
 void nic_detach(struct vmm_nic *nic);
 /* Appends virtio_mmio.device= for every NIC to a Linux command line. */
 int nic_cmdline(const struct vmm *vm, char *buf, size_t len) __must_check;
+
+/* vmm/rt.c: the --rt recipe (before memory; after the KVM capability probe). */
+void rt_prepare(struct vmm *vm);
+void rt_host_checks(struct vmm *vm);
+/* vmm/builder.c: the emulator CPU set of the config, false if it is empty. */
+bool vmm_emulator_cpus(const struct vmm *vm, cpu_set_t *set);
 
 /* vmm/kstats.c: KVM binary stats of a VM or vCPU fd. */
 int kstats_read(int fd, void (*fn)(void *ctx, const char *name, uint64_t value), void *ctx);

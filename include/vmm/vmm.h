@@ -92,7 +92,15 @@ struct vmm_config {
 		int affinity[VMM_MAX_VCPUS];	/* host CPU per vCPU, -1 = not pinned */
 		int rt_prio;			/* SCHED_FIFO priority for vCPU threads, 0 = off */
 		unsigned int disable_exits;	/* VMM_EXITS_* bits, passed to KVM if it offers them */
+		int emulator[VMM_MAX_VCPUS];	/* host CPUs for the VMM's other threads (I/O, NIC
+						   workers); -1 ends the list; empty = not pinned */
+		long halt_poll_ns;		/* KVM_CAP_HALT_POLL; -1 = KVM's default */
 	} cpus;
+	/* The real-time recipe (docs/latency.md): prefault + mlock, SCHED_FIFO vCPUs pinned to
+	 * the highest CPUs, the other threads on the rest, HLT/PAUSE exits off where KVM allows,
+	 * halt polling; vmm_create() records what it applied and what the host lacks in the setup
+	 * report's rt_notes. */
+	bool rt;
 
 	struct {
 		enum vmm_serial mode;
@@ -191,6 +199,7 @@ struct vmm_setup_report {
 	char kvm_prefault_note[128];	/* why not, if not */
 	uint64_t load_ns;
 	const char *boot_protocol;
+	char rt_notes[1024];		/* --rt: one line per item, "ok: ..." or "not applied: ..." */
 };
 int vmm_setup_report(const struct vmm *vm, struct vmm_setup_report *r);
 

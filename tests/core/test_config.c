@@ -74,8 +74,14 @@ Test(config, cpu_counts_affinity_and_rt, .init = setup)
 	expect_refused("cpus", "0", "count");
 	expect_refused("cpus", "65", "count");
 	expect_refused("cpus", "2,rt=100", "rt");
-	expect_refused("cpus", "2,affinity=3-1", "affinity");
-	expect_refused("cpus", "2,affinity=x", "affinity");
+	expect_refused("cpus", "2,affinity=3-1", "CPU range");
+	expect_refused("cpus", "2,affinity=x", "CPU list");
+	expect_refused("cpus", "2,emulator=0-", "CPU list");
+	expect_refused("cpus", "2,halt-poll=-5", "halt-poll");
+	cr_assert_eq(vmm_config_set(&c, "cpus", "1,emulator=0,halt-poll=50000", err, sizeof(err)), 0);
+	cr_expect_eq(c.cpus.emulator[0], 0);
+	cr_expect_eq(c.cpus.emulator[1], -1);
+	cr_expect_eq(c.cpus.halt_poll_ns, 50000);
 	expect_refused("cpus", "2,disable-exits=cstate", "cstate");
 }
 

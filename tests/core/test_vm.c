@@ -6,6 +6,8 @@
  * how it ended.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -377,5 +379,72 @@ Test(vm, exit_statistics_count_what_the_guest_did)
 		cr_expect_eq(r, 0);
 		cr_expect_geq(kvm_exits, 4);
 	}
+	vmm_destroy(vm);
+}
+
+/* The thread of this process whose name is `name`, or 0. */
+static pid_t find_thread(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	pid_t found = 0;
+
+	while (d && !found && (de = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = 0;
+		fclose(f);
+		if (!strcmp(comm, name))
+			found = atoi(de->d_name);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+Test(vm, rt_recipe_applies_and_reports)
+{
+	static const uint8_t code_halt[] = { 0xf4, 0xeb, 0xfd };
+	struct image im;
+	struct vmm_config c;
+	struct vmm_setup_report rep;
+	struct vmm *vm;
+	struct vmm_exit ex;
+	pid_t tid, io;
+	cpu_set_t set;
+	char err[512];
+
+	image_build(&im, code_halt, sizeof(code_halt));
+	c = cfg_for(&im);
+	c.rt = true;
+	cr_assert_eq(vmm_create(&c, &vm, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vmm_setup_report(vm, &rep), 0);
+	cr_expect(rep.populated && rep.locked, "prefault/mlock not applied");
+	cr_expect(strstr(rep.rt_notes, "SCHED_FIFO priority 50"), "%s", rep.rt_notes);
+	cr_expect(strstr(rep.rt_notes, "RT throttling"), "%s", rep.rt_notes);
+	cr_assert_eq(vmm_start(vm), 0);
+	for (int i = 0; i < 200 && vmm_vcpu_tids(vm, &tid, 1) < 1; i++)
+		usleep(10000);
+	cr_assert_eq(vmm_vcpu_tids(vm, &tid, 1), 1);
+	cr_expect_eq(sched_getscheduler(tid), SCHED_FIFO);
+	cr_assert_eq(sched_getaffinity(tid, sizeof(set), &set), 0);
+	cr_expect_eq(CPU_COUNT(&set), 1, "vCPU not pinned");
+	io = find_thread("vmm-io");
+	cr_assert_neq(io, 0);
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+		cpu_set_t ioset;
+
+		cr_assert_eq(sched_getaffinity(io, sizeof(ioset), &ioset), 0);
+		CPU_AND(&ioset, &ioset, &set);
+		cr_expect_eq(CPU_COUNT(&ioset), 0, "the I/O thread shares the vCPU's CPU");
+	}
+	vmm_stop(vm);
+	vmm_wait(vm, &ex);
 	vmm_destroy(vm);
 }
