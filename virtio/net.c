@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/iov.h"
 #include "base/log.h"
 #include "virtio/net.h"
 
@@ -88,53 +89,6 @@ static size_t iov_total(const struct iovec *iov, unsigned int cnt)
 			return SIZE_MAX;
 	}
 	return t;
-}
-
-/* Copies up to len bytes from iov starting at off into dst; returns bytes copied. */
-static size_t iov_to_buf(const struct iovec *iov, unsigned int cnt, size_t off, void *dst,
-			 size_t len)
-{
-	size_t done = 0;
-	unsigned int i;
-
-	for (i = 0; i < cnt && done < len; i++) {
-		size_t n;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		n = iov[i].iov_len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)dst + done, (const uint8_t *)iov[i].iov_base + off, n);
-		done += n;
-		off = 0;
-	}
-	return done;
-}
-
-static size_t iov_from_buf(const struct iovec *iov, unsigned int cnt, size_t off,
-			   const void *src, size_t len)
-{
-	size_t done = 0;
-	unsigned int i;
-
-	for (i = 0; i < cnt && done < len; i++) {
-		size_t n;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		n = iov[i].iov_len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)src + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
 }
 
 /* Copies all of src (scnt iovecs) into dst; dst must hold at least that much. */
