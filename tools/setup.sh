@@ -12,7 +12,8 @@ sudo=""
 deps=(build-essential cmake pkg-config python3 libfdt-dev liburing-dev libseccomp-dev
       libcriterion-dev)
 # Tests also use the reference VMM, the Debian kernel, and tools to unpack it.
-testdeps=(qemu-system-x86 linux-image-cloud-amd64 lz4 xz-utils zstd gzip cpio busybox-static iproute2)
+testdeps=(qemu-system-x86 linux-image-cloud-amd64 lz4 xz-utils zstd gzip cpio busybox-static iproute2
+	  iputils-ping iptables)
 
 install() {
 	local missing=()
