@@ -798,6 +798,11 @@ static int net_dev_activate(void *ctx, struct virtq *vqs, unsigned int nvq, uint
 	__atomic_store_n(&n->active_pairs, 1, __ATOMIC_RELEASE);	/* §5.1.6.5.5 */
 	n->active = true;
 	net_unlock_all(n);
+	/* Buffers the driver posted before DRIVER_OK came with no kick we acted on (VIRTIO 1.2
+	 * §3.1.1 lets it post them first): tell the backend it may receive now. */
+	if (n->port && n->port->rx_kick)
+		for (unsigned int p = 0; p < n->o.pairs; p++)
+			n->port->rx_kick(n->port_ctx, p);
 	return 0;
 }
 
