@@ -7,6 +7,7 @@
  * to stop the VM as these small structs; it never sees struct vmm or a KVM fd, so it can be
  * unit-tested with plain callbacks.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -14,6 +15,32 @@
 struct irq_line {
 	int (*set)(void *ctx, int level);
 	void *ctx;
+};
+
+/*
+ * A message-signalled interrupt (PCI MSI/MSI-X): the device hands over the address/data pair
+ * the driver programmed, unchanged; vmm/ implements it with KVM_SIGNAL_MSI or an irqfd route.
+ * Returns 0 or -errno (the device counts failures; it cannot do more).
+ */
+struct msi_sink {
+	int (*send)(void *ctx, uint64_t addr, uint32_t data);
+	void *ctx;
+};
+
+/*
+ * One PCI function as the host bridge (devices/pci.c) sees it. The bridge splits every access
+ * into naturally aligned pieces of 1, 2 or 4 bytes that do not cross a dword, so `off` is a
+ * multiple of `len` and off + len <= 4096. Reads: data is pre-filled with zeros.
+ * The bridge itself implements the command register, the BARs, the expansion ROM BAR and the
+ * interrupt line (offsets 0x04-0x05, 0x10-0x27, 0x30-0x33, 0x3c): the function never sees them.
+ * bar_mapped (optional) tells the function where BAR `bar` now decodes (mapped) or that it
+ * stopped decoding. All three are called with the bridge's lock held: they must not call back
+ * into the bridge.
+ */
+struct pci_func_ops {
+	void (*cfg_read)(void *ctx, uint32_t off, void *data, uint32_t len);
+	void (*cfg_write)(void *ctx, uint32_t off, const void *data, uint32_t len);
+	void (*bar_mapped)(void *ctx, unsigned int bar, uint64_t gpa, bool mapped);
 };
 
 /* Where a device's output bytes go (console, file, nothing). Short writes are allowed. */

@@ -197,6 +197,24 @@ BUILD_BUG_ON(sizeof(struct acpi_madt_lapic_nmi) != 6);
 #define ACPI_INTI_EDGE			(0x1 << 2)
 #define ACPI_INTI_LEVEL			(0x3 << 2)
 
+/*
+ * PCI Firmware Specification 3.2 §4.1.2, tables 4-2 and 4-3: MCFG, then one allocation per
+ * ECAM range (segment, bus range, base).
+ */
+struct acpi_mcfg {
+	struct acpi_header h;
+	uint8_t reserved[8];
+} __packed;
+BUILD_BUG_ON(sizeof(struct acpi_mcfg) != 44);
+
+struct acpi_mcfg_alloc {
+	uint64_t base;			/* ECAM address of bus 0 of this segment */
+	uint16_t segment;
+	uint8_t start_bus, end_bus;
+	uint32_t reserved;
+} __packed;
+BUILD_BUG_ON(sizeof(struct acpi_mcfg_alloc) != 16);
+
 /* Sum of the bytes, as the checksum rule (ACPI 6.5 §5.2.6) reads them. */
 uint8_t acpi_sum(const void *p, size_t len);
 

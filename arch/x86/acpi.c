@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * ACPI tables for a legacy-PC-shaped guest (ACPI 6.5, not hardware-reduced): RSDP, RSDT, XSDT,
- * FADT, FACS, DSDT and MADT, packed into [LAYOUT_ACPI, LAYOUT_MPTABLE). Each table is built
+ * FADT, FACS, DSDT, MADT and MCFG, packed into [LAYOUT_ACPI, LAYOUT_MPTABLE). Each table is built
  * in a host buffer, its checksum is computed over exactly those bytes, and it is copied into
  * guest memory with gm_write. The RSDP sits at LAYOUT_ACPI, 16-byte aligned inside
  * 0xe0000-0xfffff, so the BIOS-area scan (ACPI 6.5 §5.2.5.1) finds it as well as boot_params.
@@ -27,20 +27,35 @@
 
 /* MADT type-0 entries carry 8-bit APIC ids; 0xff is the broadcast id. */
 #define ACPI_MAX_VCPUS		255
-#define ACPI_NR_XSDT		2	/* FADT, MADT (the FADT points to FACS and DSDT) */
+#define ACPI_NR_XSDT		3	/* FADT, MADT, MCFG (FADT points to FACS, DSDT) */
 #define ACPI_NR_ISO		2
 #define ACPI_MADT_MAX_LEN	(sizeof(struct acpi_madt) + \
 				 ACPI_MAX_VCPUS * sizeof(struct acpi_madt_lapic) + \
 				 sizeof(struct acpi_madt_ioapic) + \
 				 ACPI_NR_ISO * sizeof(struct acpi_madt_iso) + \
 				 sizeof(struct acpi_madt_lapic_nmi))
-#define AML_MAX			256
+#define AML_MAX			512
+#define ACPI_MCFG_LEN		(sizeof(struct acpi_mcfg) + sizeof(struct acpi_mcfg_alloc))
+
+/*
+ * PCI: one root bridge, segment 0, bus 0 only (devices/pci.c). ECAM for bus 0 is 1 MiB
+ * (32 devices x 8 functions x 4 KiB). The 32-bit memory window stops below the virtio-mmio
+ * slots, so a guest that reassigns BARs cannot put one over them.
+ */
+#define ACPI_PCI_LAST_BUS	0
+#define ACPI_PCI_ECAM_LEN	((ACPI_PCI_LAST_BUS + 1) * 0x100000u)
+#define ACPI_PCI_IO_MIN		0x1000
+#define ACPI_PCI_IO_MAX		0xffff
+#define ACPI_PCI_MEM_MIN	LAYOUT_PCI_MMIO
+#define ACPI_PCI_MEM_MAX	(LAYOUT_VIRTIO_MMIO - 1)
+BUILD_BUG_ON(LAYOUT_VIRTIO_MMIO <= LAYOUT_PCI_MMIO || LAYOUT_VIRTIO_MMIO > LAYOUT_PCI_MMIO_END);
+BUILD_BUG_ON(ACPI_PCI_ECAM_LEN > LAYOUT_PCI_ECAM_SIZE);
 
 BUILD_BUG_ON(LAYOUT_ACPI % 16 != 0);
 BUILD_BUG_ON(LAYOUT_ACPI < 0xe0000 || LAYOUT_MPTABLE > LAYOUT_BIOS_END);
 /* The largest table set must fit the area, so a vCPU count we accept can never spill. */
-BUILD_BUG_ON(4 * 64 + 64 + sizeof(struct acpi_fadt) + AML_MAX + ACPI_MADT_MAX_LEN >
-	     ACPI_AREA_END - LAYOUT_ACPI);
+BUILD_BUG_ON(4 * 64 + 64 + sizeof(struct acpi_fadt) + AML_MAX + ACPI_MADT_MAX_LEN +
+	     ACPI_MCFG_LEN + 16 > ACPI_AREA_END - LAYOUT_ACPI);
 
 /* AML opcodes (ACPI 6.5 §20.2). */
 #define AML_ZERO		0x00
@@ -62,6 +77,17 @@ BUILD_BUG_ON(4 * 64 + 64 + sizeof(struct acpi_fadt) + AML_MAX + ACPI_MADT_MAX_LE
 #define RES_IO			0x47	/* type 8, length 7 */
 #define RES_IO_DECODE16		0x01
 #define RES_END_TAG		0x79	/* type 0xf, length 1 */
+
+/* Large resource descriptors (ACPI 6.5 §6.4.3). */
+#define RES_MEM32_FIXED		0x86	/* §6.4.3.4, 9 bytes follow the length */
+#define RES_DWORD_ADDR		0x87	/* §6.4.3.5.2, 23 bytes */
+#define RES_WORD_ADDR		0x88	/* §6.4.3.5.3, 13 bytes */
+#define RES_ADDR_MEM		0
+#define RES_ADDR_IO		1
+#define RES_ADDR_BUS		2
+#define RES_ADDR_FIXED		0x0c	/* _MIF | _MAF, positive decode, producer */
+#define RES_IO_ENTIRE_RANGE	0x03	/* _RNG */
+#define RES_MEM_RW		0x01	/* _RW, non-cacheable */
 
 uint8_t acpi_sum(const void *p, size_t len)
 {
@@ -189,6 +215,138 @@ static void aml_close(struct aml *a, size_t start)
 	a->len += n;
 }
 
+static void aml_name_int(struct aml *a, const char seg[4], uint64_t v)
+{
+	aml_byte(a, AML_NAME);
+	aml_nameseg(a, seg);
+	aml_int(a, v);
+}
+
+static void aml_name_eisa(struct aml *a, const char seg[4], const char id[7])
+{
+	uint32_t v = acpi_eisa_id(id);
+
+	aml_byte(a, AML_NAME);
+	aml_nameseg(a, seg);
+	aml_byte(a, AML_DWORD);			/* EisaId is always a DWordConst */
+	aml_put(a, &v, 4);
+}
+
+/* Name (seg, Buffer () { bytes }) */
+static void aml_name_buffer(struct aml *a, const char seg[4], const void *p, size_t n)
+{
+	size_t buf;
+
+	aml_byte(a, AML_NAME);
+	aml_nameseg(a, seg);
+	aml_byte(a, AML_BUFFER);
+	buf = aml_open(a);
+	aml_int(a, n);				/* BufferSize */
+	aml_put(a, p, n);
+	aml_close(a, buf);
+}
+
+static void le16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+static void le32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+/* Word Address Space Descriptor, a fixed [min, max] window the bridge produces. */
+static uint8_t *res_word(uint8_t *p, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
+{
+	p[0] = RES_WORD_ADDR;
+	le16(p + 1, 13);
+	p[3] = type;
+	p[4] = RES_ADDR_FIXED;
+	p[5] = tflags;
+	le16(p + 6, 0);				/* granularity */
+	le16(p + 8, min);
+	le16(p + 10, max);
+	le16(p + 12, 0);			/* translation */
+	le16(p + 14, max - min + 1);
+	return p + 16;
+}
+
+static uint8_t *res_dword_mem(uint8_t *p, uint32_t min, uint32_t max)
+{
+	p[0] = RES_DWORD_ADDR;
+	le16(p + 1, 23);
+	p[3] = RES_ADDR_MEM;
+	p[4] = RES_ADDR_FIXED;
+	p[5] = RES_MEM_RW;
+	le32(p + 6, 0);
+	le32(p + 10, min);
+	le32(p + 14, max);
+	le32(p + 18, 0);
+	le32(p + 22, max - min + 1);
+	return p + 26;
+}
+
+/*
+ *   Device (PCI0) {			PCI Firmware 3.2 §4.1.1, ACPI 6.5 §6.1.5, §6.5.5/6
+ *     Name (_HID, EisaId ("PNP0A08"))	PCI Express root bridge
+ *     Name (_CID, EisaId ("PNP0A03"))	PCI root bridge, for older OSes
+ *     Name (_SEG, 0)  Name (_BBN, 0)  Name (_UID, 0)
+ *     Name (_CRS, ResourceTemplate () {
+ *       WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, 0, 0, 0, 1)
+ *       WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
+ *               0, 0x1000, 0xffff, 0, 0xf000)
+ *       DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable,
+ *                    ReadWrite, 0, LAYOUT_PCI_MMIO, LAYOUT_VIRTIO_MMIO - 1, 0, ...)
+ *     })
+ *   }
+ *   Device (ECAM) {			Linux wants MCFG areas reserved (PCI FW §4.1.2)
+ *     Name (_HID, EisaId ("PNP0C02"))	motherboard resources
+ *     Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadOnly, LAYOUT_PCI_ECAM, 1 MiB) })
+ *   }
+ * No _PRT: functions interrupt with MSI-X only (no INTx is offered).
+ */
+static void dsdt_pci(struct aml *a)
+{
+	uint8_t crs[16 + 16 + 26 + 2], ecam[12 + 2], *p;
+	size_t dev;
+
+	p = res_word(crs, RES_ADDR_BUS, 0, 0, ACPI_PCI_LAST_BUS);
+	p = res_word(p, RES_ADDR_IO, RES_IO_ENTIRE_RANGE, ACPI_PCI_IO_MIN, ACPI_PCI_IO_MAX);
+	p = res_dword_mem(p, ACPI_PCI_MEM_MIN, ACPI_PCI_MEM_MAX);
+	p[0] = RES_END_TAG;
+	p[1] = 0;
+	BUILD_BUG_ON(sizeof(crs) != 16 + 16 + 26 + 2);
+
+	ecam[0] = RES_MEM32_FIXED;
+	le16(ecam + 1, 9);
+	ecam[3] = 0;				/* read-only: nothing for the OS to map there */
+	le32(ecam + 4, LAYOUT_PCI_ECAM);
+	le32(ecam + 8, ACPI_PCI_ECAM_LEN);
+	ecam[12] = RES_END_TAG;
+	ecam[13] = 0;
+
+	aml_byte(a, AML_EXT_PREFIX);
+	aml_byte(a, AML_EXT_DEVICE);
+	dev = aml_open(a);
+	aml_nameseg(a, "PCI0");
+	aml_name_eisa(a, "_HID", "PNP0A08");
+	aml_name_eisa(a, "_CID", "PNP0A03");
+	aml_name_int(a, "_SEG", 0);
+	aml_name_int(a, "_BBN", 0);
+	aml_name_int(a, "_UID", 0);
+	aml_name_buffer(a, "_CRS", crs, sizeof(crs));
+	aml_close(a, dev);
+
+	aml_byte(a, AML_EXT_PREFIX);
+	aml_byte(a, AML_EXT_DEVICE);
+	dev = aml_open(a);
+	aml_nameseg(a, "ECAM");
+	aml_name_eisa(a, "_HID", "PNP0C02");
+	aml_name_buffer(a, "_CRS", ecam, sizeof(ecam));
+	aml_close(a, dev);
+}
+
 /*
  * DSDT body:
  *   Name (_S5, Package () { S5_TYP, S5_TYP, 0, 0 })	ACPI 6.5 §7.4.2: SLP_TYPa, SLP_TYPb
@@ -201,6 +359,7 @@ static void aml_close(struct aml *a, size_t start)
  *         IRQNoFlags () { 4 }
  *       })
  *     }
+ *     Device (PCI0) { ... }  Device (ECAM) { ... }	(dsdt_pci)
  *   }
  */
 static void dsdt_body(struct aml *a)
@@ -253,6 +412,8 @@ static void dsdt_body(struct aml *a)
 	aml_close(a, buf);
 
 	aml_close(a, dev);
+
+	dsdt_pci(a);
 	aml_close(a, scope);
 }
 
@@ -362,10 +523,18 @@ int acpi_build(const struct gmem *gm, unsigned int nr_vcpus, gpa_t *rsdp_out)
 		struct acpi_madt m;
 		uint8_t b[ACPI_MADT_MAX_LEN];
 	} madt;
+	union {
+		struct acpi_mcfg m;
+		uint8_t b[ACPI_MCFG_LEN];
+	} mcfg = { 0 };
+	const struct acpi_mcfg_alloc ecam = {
+		.base = LAYOUT_PCI_ECAM, .segment = 0, .start_bus = 0,
+		.end_bus = ACPI_PCI_LAST_BUS,
+	};
 	struct acpi_rsdp rsdp = { 0 };
 	struct acpi_facs facs = { 0 };
 	struct acpi_fadt fadt = { 0 };
-	gpa_t rsdp_at, rsdt_at, xsdt_at, facs_at, fadt_at, dsdt_at, madt_at;
+	gpa_t rsdp_at, rsdt_at, xsdt_at, facs_at, fadt_at, dsdt_at, madt_at, mcfg_at;
 	struct aml aml = { .len = 0 };
 	size_t madt_len, dsdt_len;
 	uint32_t ptr32[ACPI_NR_XSDT];
@@ -396,8 +565,14 @@ int acpi_build(const struct gmem *gm, unsigned int nr_vcpus, gpa_t *rsdp_out)
 		r = area_alloc(&ar, dsdt_len, 16, &dsdt_at);
 	if (!r)
 		r = area_alloc(&ar, madt_len, 16, &madt_at);
+	if (!r)
+		r = area_alloc(&ar, sizeof(mcfg), 16, &mcfg_at);
 	if (r)
 		return r;
+
+	/* MCFG revision 1 (PCI Firmware 3.2 table 4-2). */
+	header_init(&mcfg.m.h, "MCFG", sizeof(mcfg), 1);
+	memcpy(mcfg.b + sizeof(struct acpi_mcfg), &ecam, sizeof(ecam));
 
 	/* DSDT revision 2: integers are 64 bits wide (ACPI 6.5 §5.2.11.1). */
 	header_init(&dsdt.h, "DSDT", dsdt_len, 2);
@@ -430,8 +605,10 @@ int acpi_build(const struct gmem *gm, unsigned int nr_vcpus, gpa_t *rsdp_out)
 
 	ptr32[0] = fadt_at;
 	ptr32[1] = madt_at;
+	ptr32[2] = mcfg_at;
 	ptr64[0] = fadt_at;
 	ptr64[1] = madt_at;
+	ptr64[2] = mcfg_at;
 	header_init(&rsdt.h, "RSDT", sizeof(struct acpi_header) + sizeof(ptr32), 1);
 	memcpy(rsdt.b + sizeof(struct acpi_header), ptr32, sizeof(ptr32));
 	header_init(&xsdt.h, "XSDT", sizeof(struct acpi_header) + sizeof(ptr64), 1);
@@ -459,6 +636,8 @@ int acpi_build(const struct gmem *gm, unsigned int nr_vcpus, gpa_t *rsdp_out)
 		r = table_write(gm, dsdt_at, &dsdt);
 	if (!r)
 		r = table_write(gm, madt_at, &madt);
+	if (!r)
+		r = table_write(gm, mcfg_at, &mcfg);
 	if (r)
 		return r;
 	*rsdp_out = rsdp_at;

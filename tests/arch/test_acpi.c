@@ -279,7 +279,7 @@ Test(acpi, dsdt_aml_lengths_are_consistent)
 	uint32_t len;
 	const uint8_t *d;
 	size_t off = 36;
-	unsigned int n, terms = 0;
+	unsigned int n, terms = 0, devices = 0;
 
 	build(1);
 	dsdt = rd64(find_table("FACP") + 140);
@@ -296,11 +296,13 @@ Test(acpi, dsdt_aml_lengths_are_consistent)
 			size_t end = off + 1 + pkglen(d + off + 1, &n), dev;
 
 			cr_assert_eq(memcmp(d + off + 1 + n, "\\_SB_", 5), 0);
-			dev = off + 1 + n + 5;
-			cr_assert_eq(d[dev], 0x5b);
-			cr_assert_eq(d[dev + 1], 0x82, "Device in \\_SB");
-			cr_expect_eq(dev + 2 + pkglen(d + dev + 2, &n), end,
-				     "Device does not end where its Scope ends");
+			/* Devices (COM1, PCI0, ECAM) follow each other and fill the Scope. */
+			for (dev = off + 1 + n + 5; dev < end; devices++) {
+				cr_assert_eq(d[dev], 0x5b);
+				cr_assert_eq(d[dev + 1], 0x82, "Device in \\_SB");
+				dev += 2 + pkglen(d + dev + 2, &n);
+			}
+			cr_expect_eq(dev, end, "Devices do not end where their Scope ends");
 			off = end;
 		} else {
 			cr_assert_fail("unexpected opcode %#x at %zu", d[off], off);
@@ -308,6 +310,7 @@ Test(acpi, dsdt_aml_lengths_are_consistent)
 	}
 	cr_expect_eq(off, len, "AML overruns the table");
 	cr_expect_eq(terms, 2);
+	cr_expect_eq(devices, 3, "COM1, PCI0, ECAM");
 }
 
 Test(acpi, dsdt_describes_com1)
@@ -329,6 +332,78 @@ Test(acpi, dsdt_describes_com1)
 	cr_assert_not_null(p, "IO 0x3f8 descriptor");
 	cr_expect_eq(p[7], 8, "8 ports");
 	cr_expect_not_null(memfind(d, len, irq, sizeof(irq)), "IRQ 4 descriptor");
+}
+
+/* PCI Firmware 3.2 §4.1.2: MCFG with one allocation, ECAM base, segment 0, bus 0 only. */
+Test(acpi, mcfg_points_to_ecam_for_bus_0)
+{
+	gpa_t mcfg;
+	uint32_t len;
+
+	build(1);
+	mcfg = find_table("MCFG");
+	cr_assert_neq(mcfg, 0, "no MCFG in the XSDT");
+	len = check_table(mcfg, "MCFG");
+	cr_expect_eq(len, 44 + 16, "one allocation structure");
+	cr_expect_eq(rd8(mcfg + 8), 1, "revision");
+	cr_expect_eq(rd64(mcfg + 44), LAYOUT_PCI_ECAM, "base");
+	cr_expect_eq(rd16(mcfg + 52), 0, "segment");
+	cr_expect_eq(rd8(mcfg + 54), 0, "start bus");
+	cr_expect_eq(rd8(mcfg + 55), 0, "end bus");
+}
+
+Test(acpi, dsdt_describes_the_pci_root_bridge_and_reserves_ecam)
+{
+	gpa_t dsdt;
+	const uint8_t *d, *p;
+	uint32_t len, v;
+	const uint8_t hid[] = { '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08 };
+	const uint8_t cid[] = { '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03 };
+	const uint8_t seg[] = { 0x08, '_', 'S', 'E', 'G', 0x00 };
+	const uint8_t bbn[] = { 0x08, '_', 'B', 'B', 'N', 0x00 };
+	const uint8_t mres[] = { '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0c, 0x02 };
+	/* WordBusNumber: producer, MinFixed, MaxFixed, bus 0..0, length 1. */
+	const uint8_t busnr[] = { 0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
+				  1, 0 };
+	/* WordIO 0x1000-0xffff, EntireRange. */
+	const uint8_t io[] = { 0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0x00, 0x10, 0xff, 0xff,
+			       0, 0, 0x00, 0xf0 };
+	const uint8_t mem_hdr[] = { 0x87, 0x17, 0x00, 0x00, 0x0c };
+	const uint8_t mem32[] = { 0x86, 0x09, 0x00 };
+
+	build(1);
+	dsdt = rd64(find_table("FACP") + 140);
+	len = check_table(dsdt, "DSDT");
+	d = ram + dsdt;
+	p = memfind(d, len, "PCI0", 4);
+	cr_assert_not_null(p);
+	/* DeviceOp (5b 82), a PkgLength of 1 or 2 bytes, then the name. */
+	cr_expect((p[-4] == 0x5b && p[-3] == 0x82) || (p[-3] == 0x5b && p[-2] == 0x82),
+		  "PCI0 is not a Device");
+	cr_expect_not_null(memfind(p, len - (p - d), hid, sizeof(hid)), "_HID PNP0A08");
+	cr_expect_not_null(memfind(p, len - (p - d), cid, sizeof(cid)), "_CID PNP0A03");
+	cr_expect_not_null(memfind(p, len - (p - d), seg, sizeof(seg)), "_SEG 0");
+	cr_expect_not_null(memfind(p, len - (p - d), bbn, sizeof(bbn)), "_BBN 0");
+	cr_expect_not_null(memfind(d, len, busnr, sizeof(busnr)), "bus range 0-0");
+	cr_expect_not_null(memfind(d, len, io, sizeof(io)), "I/O window");
+	p = memfind(d, len, mem_hdr, sizeof(mem_hdr));
+	cr_assert_not_null(p, "DWordMemory window");
+	memcpy(&v, p + 10, 4);
+	cr_expect_eq(v, LAYOUT_PCI_MMIO, "window min");
+	memcpy(&v, p + 14, 4);
+	cr_expect_eq(v, LAYOUT_VIRTIO_MMIO - 1, "window max stops below virtio-mmio");
+	memcpy(&v, p + 22, 4);
+	cr_expect_eq(v, LAYOUT_VIRTIO_MMIO - LAYOUT_PCI_MMIO, "window length");
+	cr_expect_leq(LAYOUT_VIRTIO_MMIO, LAYOUT_PCI_ECAM, "window overlaps ECAM");
+
+	cr_expect_not_null(memfind(d, len, mres, sizeof(mres)), "PNP0C02 reservation");
+	p = memfind(d, len, mem32, sizeof(mem32));
+	cr_assert_not_null(p, "Memory32Fixed");
+	memcpy(&v, p + 4, 4);
+	cr_expect_eq(v, LAYOUT_PCI_ECAM);
+	memcpy(&v, p + 8, 4);
+	cr_expect_eq(v, 0x100000, "ECAM of bus 0: 1 MiB");
+	cr_expect_null(memfind(d, len, "_PRT", 4), "no INTx routing is offered");
 }
 
 static void expect_madt(unsigned int nr)
