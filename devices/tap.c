@@ -131,9 +131,18 @@ static int tap_open_queue(struct tap *t, const char *name, bool mq, struct err *
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(e, -errno, "tap: opening /dev/net/tun: %s", strerror(errno));
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+	/*
+	 * EBUSY: a persistent TAP is still attached to the previous user's queue. Its io_uring
+	 * releases registered files from a kernel work item after the process is gone, so a VMM
+	 * restarted at once can race it; give that up to a second.
+	 */
+	for (int tries = 0; ioctl(fd, TUNSETIFF, &ifr) < 0; tries++) {
 		int ret = -errno;
 
+		if (ret == -EBUSY && tries < 100) {
+			usleep(10000);
+			continue;
+		}
 		close(fd);
 		return err_set(e, ret, "tap: TUNSETIFF %s: %s", name && *name ? name : "(new)",
 			       strerror(-ret));

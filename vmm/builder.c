@@ -429,7 +429,16 @@ static int attach_devices(struct vmm *vm, struct err *e)
 	cf9_init(&vm->cf9, ctl);
 	acpi_pm_init(&vm->pm, ctl);
 	rtc_init(&vm->rtc);
+	r = pci_host_init(&vm->pci, nic_pci_bar_map(vm), LAYOUT_PCI_MMIO, LAYOUT_VIRTIO_MMIO);
+	if (r)
+		return err_set(e, r, "PCI host bridge: %s", strerror(-r));
+	vm->pci_ready = true;
+	pci_host_chain_cf9(&vm->pci, &cf9_bus_ops, &vm->cf9);
 	vm->devices_ready = true;
+	r = bus_register(&vm->mmio, LAYOUT_PCI_ECAM, PCI_ECAM_BUS_SIZE, &pci_host_ecam_ops,
+			 &vm->pci, "pci-ecam");
+	if (r)
+		return err_set(e, r, "registering the PCI ECAM: %s", strerror(-r));
 
 	struct {
 		uint64_t base, len;
@@ -440,7 +449,8 @@ static int attach_devices(struct vmm *vm, struct err *e)
 		{ GUEST_COM1_BASE, 8, &uart_bus_ops, &vm->uart, "com1" },
 		{ GUEST_EXIT_PORT, GUEST_EXIT_WIDTH, &debug_exit_bus_ops, &vm->dbg, "debug-exit" },
 		{ 0x60, 5, &i8042_bus_ops, &vm->i8042, "i8042" },
-		{ GUEST_RESET_PORT_CF9, 1, &cf9_bus_ops, &vm->cf9, "cf9" },
+		/* 0xcf8..0xcff: PCI config mechanism #1, with CF9 reset chained at 0xcf9. */
+		{ 0xcf8, 8, &pci_host_pio_ops, &vm->pci, "pci-cfg" },
 		{ GUEST_PM1A_EVT_BLK, 6, &acpi_pm_bus_ops, &vm->pm, "acpi-pm" },
 		{ 0x70, 2, &rtc_bus_ops, &vm->rtc, "rtc" },
 	};
@@ -538,6 +548,9 @@ void vmm_teardown(struct vmm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].fd >= 0 || vm->vcpus[i].run)
 			vcpu_destroy(&vm->vcpus[i]);
+	if (vm->pci_ready)
+		pci_host_exit(&vm->pci);	/* unmaps BARs (and their ioeventfds) */
+	vm->pci_ready = false;
 	for (unsigned int i = 0; i < vm->nr_nics; i++)
 		nic_detach(&vm->nics[i]);
 	if (vm->devices_ready) {

@@ -333,6 +333,12 @@ static int net_kv(struct vmm_config *c, const char *k, const char *v, struct err
 		n->mac_set = true;
 		return 0;
 	}
+	if (!strcmp(k, "transport")) {
+		if (strcmp(v, "pci") && strcmp(v, "mmio"))
+			return err_set(e, -EINVAL, "--net: transport is pci or mmio, not '%s'", v);
+		n->pci = !strcmp(v, "pci");
+		return 0;
+	}
 	if (!strcmp(k, "queues")) {
 		if (parse_uint(v, VMM_NET_MAX_QUEUES, &x) || x == 0)
 			return err_set(e, -EINVAL, "--net: queues must be 1..%d", VMM_NET_MAX_QUEUES);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio-net NICs on virtio-mmio slots: TAP backend, device model, transport, and the KVM
- * plumbing that keeps the data path off the vCPU threads: one ioeventfd per virtqueue on the
- * QueueNotify register (the TAP worker polls them), and the slot's IOAPIC pin for interrupts.
+ * virtio-net NICs: TAP backend, device model, transport (virtio-mmio slot or virtio-pci
+ * function), and the KVM plumbing that keeps the data path off the vCPU threads: one ioeventfd
+ * per virtqueue on its doorbell (the TAP worker polls them); interrupts through the slot's
+ * IOAPIC pin (mmio) or MSI-X messages sent with KVM_SIGNAL_MSI (pci).
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 #define NIC_QUEUE_SIZE	256
@@ -23,27 +25,102 @@ static int nic_irq_set(void *ctx, int level)
 	return kvm_ioctl(nic->vm->vm_fd, KVM_IRQ_LINE, &l);
 }
 
-static int nic_ioeventfd(struct vmm_nic *nic, unsigned int vq, struct err *e)
+/* Queue vq's doorbell: virtio-mmio's QueueNotify with the queue index as data, or virtio-pci's
+ * per-queue notify address (any width, any data). */
+static int nic_ioeventfd(struct vmm_nic *nic, unsigned int vq, uint64_t base, bool assign)
 {
-	struct kvm_ioeventfd io = {
-		.addr = nic->base + MMIO_QUEUE_NOTIFY,
-		.len = 4,
-		.datamatch = vq,
-		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
-	};
-	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), r;
+	struct kvm_ioeventfd io = { .fd = nic->notify_fd[vq] };
 
-	if (efd < 0)
-		return err_set(e, -errno, "eventfd: %s", strerror(errno));
-	nic->notify_fd[vq] = efd;
-	io.fd = efd;
-	r = kvm_ioctl(nic->vm->vm_fd, KVM_IOEVENTFD, &io);
-	if (r)
-		return err_set(e, r, "KVM_IOEVENTFD for queue %u: %s", vq, strerror(-r));
-	r = tap_set_notify_fd(nic->tap, vq, efd);
-	if (r)
-		return err_set(e, r, "TAP notify fd for queue %u: %s", vq, strerror(-r));
+	if (nic->pci) {
+		io.addr = base + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * vq;
+		io.len = 0;	/* the driver writes 16 bits; 0 matches any width */
+	} else {
+		io.addr = base + MMIO_QUEUE_NOTIFY;
+		io.len = 4;
+		io.datamatch = vq;
+		io.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+	}
+	if (!assign)
+		io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+	return kvm_ioctl(nic->vm->vm_fd, KVM_IOEVENTFD, &io);
+}
+
+static int nic_ioeventfds(struct vmm_nic *nic, uint64_t base, bool assign)
+{
+	for (unsigned int vq = 0; vq < nic->nvq; vq++) {
+		int r = nic_ioeventfd(nic, vq, base, assign);
+
+		if (r && assign) {
+			while (vq--)
+				nic_ioeventfd(nic, vq, base, false);
+			return r;
+		}
+	}
 	return 0;
+}
+
+static int nic_msi_send(void *ctx, uint64_t addr, uint32_t data)
+{
+	struct vmm_nic *nic = ctx;
+	struct kvm_msi msi = { .address_lo = (uint32_t)addr, .address_hi = addr >> 32,
+			       .data = data };
+	int r = kvm_ioctl(nic->vm->vm_fd, KVM_SIGNAL_MSI, &msi);
+
+	return r < 0 ? r : 0;	/* > 0 delivered, 0 blocked by the guest: both fine */
+}
+
+/*
+ * The PCI host's BAR mapper (devices/pci.h): the bus mapping, plus a NIC's doorbell
+ * ioeventfds, which follow its BAR when the guest moves it.
+ */
+static struct vmm_nic *nic_of_bar(struct vmm *vm, const void *dev, uint64_t gpa)
+{
+	for (unsigned int i = 0; i < vm->nr_nics; i++) {
+		struct vmm_nic *nic = &vm->nics[i];
+
+		if (nic->pci && (dev ? dev == (void *)&nic->vpci : nic->base == gpa))
+			return nic;
+	}
+	return NULL;
+}
+
+static int nic_bar_map(void *ctx, uint64_t gpa, uint64_t len, const struct bus_dev_ops *ops,
+		       void *dev, const char *name)
+{
+	struct vmm *vm = ctx;
+	struct vmm_nic *nic;
+	int r = bus_register(&vm->mmio, gpa, len, ops, dev, name);
+
+	if (r)
+		return r;
+	nic = nic_of_bar(vm, dev, gpa);
+	if (nic) {
+		r = nic_ioeventfds(nic, gpa, true);
+		if (r) {
+			if (bus_unregister(&vm->mmio, gpa, len))
+				pr_warn("%s: BAR at 0x%llx stuck on the bus", name,
+					(unsigned long long)gpa);
+			return r;
+		}
+		nic->base = gpa;
+	}
+	return 0;
+}
+
+static void nic_bar_unmap(void *ctx, uint64_t gpa, uint64_t len)
+{
+	struct vmm *vm = ctx;
+	struct vmm_nic *nic = nic_of_bar(vm, NULL, gpa);
+
+	if (nic)
+		nic_ioeventfds(nic, gpa, false);
+	if (bus_unregister(&vm->mmio, gpa, len))
+		pr_warn("PCI BAR unmap at 0x%llx: no such range on the bus", (unsigned long long)gpa);
+}
+
+struct pci_bar_map nic_pci_bar_map(struct vmm *vm)
+{
+	return (struct pci_bar_map){ .map = nic_bar_map, .unmap = nic_bar_unmap, .ctx = vm };
 }
 
 int nic_attach(struct vmm *vm, unsigned int idx, struct err *e)
@@ -57,38 +134,68 @@ int nic_attach(struct vmm *vm, unsigned int idx, struct err *e)
 	int r;
 
 	BUILD_BUG_ON(VMM_MAX_NETS > LAYOUT_VIRTIO_MMIO_MAX);
-	*nic = (struct vmm_nic){ .vm = vm, .base = LAYOUT_VIRTIO_MMIO + idx * LAYOUT_VIRTIO_MMIO_SLOT,
+	*nic = (struct vmm_nic){ .vm = vm, .pci = c->pci,
+				 .base = LAYOUT_VIRTIO_MMIO + idx * LAYOUT_VIRTIO_MMIO_SLOT,
 				 .gsi = LAYOUT_VIRTIO_MMIO_GSI + idx };
 	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		nic->notify_fd[i] = -1;
 	memcpy(to.fds, c->fds, sizeof(c->fds[0]) * c->nfds);
 	memcpy(no.mac, c->mac, sizeof(no.mac));
+	snprintf(name, sizeof(name), "virtio-net%u", idx);
 
 	r = tap_create(&to, &nic->tap, e);
 	if (r)
 		return err_prefix(e, "NIC %u", idx);
 	no.offloads = tap_offloads(nic->tap);
 
-	virtio_mmio_init(&nic->mmio, (struct irq_line){ .set = nic_irq_set, .ctx = nic }, &virq);
-	nic->mmio_ready = true;
+	if (nic->pci) {
+		virtio_pci_init(&nic->vpci, (struct msi_sink){ .send = nic_msi_send, .ctx = nic },
+				&virq);
+		nic->vpci_ready = true;
+	} else {
+		virtio_mmio_init(&nic->mmio, (struct irq_line){ .set = nic_irq_set, .ctx = nic },
+				 &virq);
+		nic->mmio_ready = true;
+	}
 	r = net_create(&no, &vm->gm, virq, &nic->net, e);
 	if (r)
 		return err_prefix(e, "NIC %u", idx);
-	virtio_mmio_attach(&nic->mmio, net_vdev(nic->net));
+	if (nic->pci)
+		virtio_pci_attach(&nic->vpci, net_vdev(nic->net));
+	else
+		virtio_mmio_attach(&nic->mmio, net_vdev(nic->net));
 	tap_attach(nic->tap, nic->net);
 
 	/* receiveq/transmitq per pair, then the control queue. */
 	nic->nvq = 2 * c->queues + 1;
 	for (unsigned int vq = 0; vq < nic->nvq; vq++) {
-		r = nic_ioeventfd(nic, vq, e);
+		nic->notify_fd[vq] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (nic->notify_fd[vq] < 0)
+			return err_set(e, -errno, "eventfd: %s", strerror(errno));
+		r = tap_set_notify_fd(nic->tap, vq, nic->notify_fd[vq]);
 		if (r)
-			return err_prefix(e, "NIC %u", idx);
+			return err_set(e, r, "NIC %u: notify fd for queue %u: %s", idx, vq,
+				       strerror(-r));
 	}
-	snprintf(name, sizeof(name), "virtio-net%u", idx);
-	r = bus_register(&vm->mmio, nic->base, VIRTIO_MMIO_REGION_SIZE, &virtio_mmio_bus_ops,
-			 &nic->mmio, name);
-	if (r)
-		return err_set(e, r, "registering %s: %s", name, strerror(-r));
+	if (nic->pci) {
+		struct pci_bar bars[PCI_NUM_BARS] = {
+			[VIRTIO_PCI_BAR] = { .size = VIRTIO_PCI_BAR_SIZE, .flags = PCI_BAR_F_MEM64,
+					     .ops = &virtio_pci_bar_ops, .ctx = &nic->vpci },
+		};
+
+		/* Places BAR 0 and maps it through nic_bar_map(), which adds the ioeventfds. */
+		r = pci_host_add(&vm->pci, &virtio_pci_func_ops, &nic->vpci, bars, name, &nic->slot);
+		if (r)
+			return err_set(e, r, "adding %s to the PCI bus: %s", name, strerror(-r));
+	} else {
+		r = nic_ioeventfds(nic, nic->base, true);
+		if (r)
+			return err_set(e, r, "NIC %u: KVM_IOEVENTFD: %s", idx, strerror(-r));
+		r = bus_register(&vm->mmio, nic->base, VIRTIO_MMIO_REGION_SIZE,
+				 &virtio_mmio_bus_ops, &nic->mmio, name);
+		if (r)
+			return err_set(e, r, "registering %s: %s", name, strerror(-r));
+	}
 	r = tap_start(nic->tap, e);
 	if (r)
 		return err_prefix(e, "NIC %u", idx);
@@ -101,6 +208,8 @@ int nic_cmdline(const struct vmm *vm, char *buf, size_t len)
 	size_t used = strlen(buf);
 
 	for (unsigned int i = 0; i < vm->cfg.nr_nets; i++) {
+		if (vm->cfg.net[i].pci)	/* found by PCI enumeration */
+			continue;
 		int n = snprintf(buf + used, len - used, "%svirtio_mmio.device=4K@0x%llx:%u",
 				 used ? " " : "",
 				 (unsigned long long)(LAYOUT_VIRTIO_MMIO + i * LAYOUT_VIRTIO_MMIO_SLOT),
@@ -122,7 +231,9 @@ void nic_detach(struct vmm_nic *nic)
 	nic->net = NULL;
 	if (nic->mmio_ready)
 		virtio_mmio_exit(&nic->mmio);
-	nic->mmio_ready = false;
+	if (nic->vpci_ready)
+		virtio_pci_exit(&nic->vpci);
+	nic->mmio_ready = nic->vpci_ready = false;
 	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		if (nic->notify_fd[i] >= 0) {
 			close(nic->notify_fd[i]);

@@ -13,6 +13,7 @@
 #include "devices/acpi-pm.h"
 #include "devices/bus.h"
 #include "devices/debug-exit.h"
+#include "devices/pci.h"
 #include "devices/reset.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
@@ -21,6 +22,7 @@
 #include "mm/gmem.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
+#include "virtio/pci.h"
 #include "vmm/kvm.h"
 #include "vmm/vmm.h"
 
@@ -40,10 +42,14 @@ struct vcpu {
 
 struct vmm_nic {
 	struct vmm *vm;
-	uint64_t base;			/* virtio-mmio slot */
-	unsigned int gsi;
+	bool pci;			/* transport: virtio-pci, else virtio-mmio */
+	uint64_t base;			/* virtio-mmio slot / current BAR 0 address */
+	unsigned int gsi;		/* virtio-mmio interrupt pin */
 	struct virtio_mmio mmio;
 	bool mmio_ready;
+	struct virtio_pci vpci;
+	bool vpci_ready;
+	unsigned int slot;		/* PCI device number */
 	struct virtio_net *net;
 	struct tap *tap;
 	unsigned int nvq;
@@ -58,6 +64,9 @@ struct vmm {
 	struct mem_block ram;
 	struct gmem gm;
 	struct bus pio, mmio;
+
+	struct pci_host pci;
+	bool pci_ready;
 
 	struct uart uart;
 	struct debug_exit dbg;
@@ -114,6 +123,8 @@ void vmm_teardown(struct vmm *vm);
 /* vmm/nic.c */
 int nic_attach(struct vmm *vm, unsigned int idx, struct err *e) __must_check;
 void nic_detach(struct vmm_nic *nic);
+/* The PCI host's BAR mapper: MMIO bus + doorbell ioeventfds that follow a moved BAR. */
+struct pci_bar_map nic_pci_bar_map(struct vmm *vm);
 /* Appends virtio_mmio.device= for every NIC to a Linux command line. */
 int nic_cmdline(const struct vmm *vm, char *buf, size_t len) __must_check;
 

@@ -115,6 +115,7 @@ struct vmm_config {
 		unsigned int queues;		/* queue pairs, default 1 */
 		uint8_t mac[6];			/* default: 52:54:00:12:34:(56 + index) */
 		bool mac_set;
+		bool pci;			/* virtio-pci (MSI-X) instead of virtio-mmio */
 	} net[VMM_MAX_NETS];
 	unsigned int nr_nets;
 
