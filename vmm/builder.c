@@ -412,6 +412,55 @@ static int attach_serial(struct vmm *vm, struct err *e)
 	return 0;
 }
 
+#define IRQGEN_GSI	5	/* a free ISA line, for guests that do not program an MSI */
+
+static int irqgen_line(void *ctx, int level)
+{
+	struct vmm *vm = ctx;
+	struct kvm_irq_level l = { .irq = IRQGEN_GSI, .level = level };
+
+	return kvm_ioctl(vm->vm_fd, KVM_IRQ_LINE, &l);
+}
+
+static int irqgen_msi(void *ctx, uint64_t addr, uint32_t data)
+{
+	struct vmm *vm = ctx;
+	struct kvm_msi msi = { .address_lo = (uint32_t)addr, .address_hi = addr >> 32,
+			       .data = data };
+	int r = kvm_ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi);
+
+	return r < 0 ? r : 0;
+}
+
+static void *irqgen_slice(void *ctx, uint64_t gpa, size_t len)
+{
+	return gm_slice(ctx, gpa, len);
+}
+
+static int attach_irqgen(struct vmm *vm, struct err *e)
+{
+	struct irqgen_config c = {
+		.irq = { .set = irqgen_line, .ctx = vm },
+		.msi = { .send = irqgen_msi, .ctx = vm },
+		.mem = { .slice = irqgen_slice, .ctx = &vm->gm },
+		.cpu = vm->cfg.cpus.emulator[0],	/* off the vCPUs' cores when --rt set one */
+		.rt_prio = vm->cfg.cpus.rt_prio,
+	};
+	int r;
+
+	if (!vm->cfg.irqgen)
+		return 0;
+	r = irqgen_init(&vm->irqgen, &c);
+	if (r)
+		return err_set(e, r, "irqgen: %s", strerror(-r));
+	vm->irqgen_ready = true;
+	r = bus_register(&vm->pio, GUEST_IRQGEN_BASE, GUEST_IRQGEN_LEN, &irqgen_bus_ops,
+			 &vm->irqgen, "irqgen");
+	if (r)
+		return err_set(e, r, "registering irqgen: %s", strerror(-r));
+	return 0;
+}
+
 static int attach_devices(struct vmm *vm, struct err *e)
 {
 	struct vm_control ctl = { .request = vm_request, .ctx = vm };
@@ -533,6 +582,8 @@ int vmm_build(struct vmm *vm, struct err *e)
 		r = attach_devices(vm, e);
 	if (!r)
 		r = attach_nics(vm, e);
+	if (!r)
+		r = attach_irqgen(vm, e);
 	for (unsigned int i = 0; !r && i < vm->nr_vcpus; i++)
 		r = vcpu_create(vm, i, e);
 	if (!r)
@@ -548,6 +599,9 @@ void vmm_teardown(struct vmm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].fd >= 0 || vm->vcpus[i].run)
 			vcpu_destroy(&vm->vcpus[i]);
+	if (vm->irqgen_ready)
+		irqgen_exit(&vm->irqgen);	/* its thread writes guest memory: stop it first */
+	vm->irqgen_ready = false;
 	if (vm->pci_ready)
 		pci_host_exit(&vm->pci);	/* unmaps BARs (and their ioeventfds) */
 	vm->pci_ready = false;

@@ -436,6 +436,8 @@ static int config_set(struct vmm_config *c, const char *opt, const char *v, stru
 	}
 	if (!strcmp(opt, "net"))
 		return add_net(c, v, e);
+	if (!strcmp(opt, "irqgen"))
+		return parse_bool(v, &c->irqgen) ? err_set(e, -EINVAL, "--irqgen: on or off") : 0;
 	if (!strcmp(opt, "rt"))
 		return parse_bool(v, &c->rt) ? err_set(e, -EINVAL, "--rt: on or off") : 0;
 	if (!strcmp(opt, "acpi"))

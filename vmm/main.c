@@ -38,6 +38,7 @@ static void usage(FILE *f)
 "  --serial stdio|off|file=PATH|fd=N   COM1 console (default stdio)\n"
 "  --timeout SECONDS      end the guest after this long (exit code 124)\n"
 "  --acpi on|off          ACPI and MP tables (default on)\n"
+"  --irqgen on|off        host interrupt generator for the device-interrupt latency test\n"
 "  --report               print setup timings (prefault, load) to stderr\n"
 "  --stats                print per-vCPU exit statistics and KVM's counters at the end\n"
 "  -v, --verbose          log boot steps and unclaimed I/O\n"
@@ -122,6 +123,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 0 },
 		{ "acpi", required_argument, NULL, 0 },
 		{ "net", required_argument, NULL, 0 },
+		{ "irqgen", required_argument, NULL, 0 },
 		{ "report", no_argument, NULL, 'r' },
 		{ "stats", no_argument, NULL, 's' },
 		{ "rt", no_argument, NULL, 'R' },

@@ -13,6 +13,7 @@
 #include "devices/acpi-pm.h"
 #include "devices/bus.h"
 #include "devices/debug-exit.h"
+#include "devices/irqgen.h"
 #include "devices/pci.h"
 #include "devices/reset.h"
 #include "devices/rtc.h"
@@ -67,6 +68,8 @@ struct vmm {
 
 	struct pci_host pci;
 	bool pci_ready;
+	struct irqgen irqgen;
+	bool irqgen_ready;
 
 	struct uart uart;
 	struct debug_exit dbg;

@@ -101,6 +101,10 @@ struct vmm_config {
 	 * halt polling; vmm_create() records what it applied and what the host lacks in the setup
 	 * report's rt_notes. */
 	bool rt;
+	/* The host-side interrupt generator of the device-interrupt latency test (port 0x520,
+	 * base/guest-abi.h): raises MSIs (or IRQ 5) at a period the guest sets, stamping the host
+	 * TSC into guest memory first. Off by default. */
+	bool irqgen;
 
 	struct {
 		enum vmm_serial mode;
