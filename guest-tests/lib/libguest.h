@@ -138,6 +138,12 @@ typedef void (*irq_handler_t)(struct irq_frame *f);
  * Returns false for a vector that cannot be used.
  */
 bool handle_irq(unsigned int vector, irq_handler_t fn);
+/*
+ * Installs a raw IDT entry for vector 32..254 (not SERVICE_VECTOR): no register save, no
+ * dispatch, no EOI; `entry` (assembly) does all of it and ends with iretq. For handlers whose
+ * ring-0 instruction count is the measurement (x86/latency-*.c). False for a bad vector.
+ */
+bool irq_set_raw_entry(unsigned int vector, void (*entry)(void));
 
 /* ---- local APIC, xAPIC MMIO (lapic.c) ---- */
 #define APIC_BASE	0xfee00000ull
