@@ -13,7 +13,7 @@ deps=(build-essential cmake pkg-config python3 libfdt-dev liburing-dev libseccom
       libcriterion-dev)
 # Tests also use the reference VMM, the Debian kernel, and tools to unpack it.
 testdeps=(qemu-system-x86 linux-image-cloud-amd64 lz4 xz-utils zstd gzip cpio busybox-static iproute2
-	  iputils-ping iptables)
+	  iputils-ping iptables clang libclang-rt-14-dev)
 
 install() {
 	local missing=()
@@ -55,6 +55,10 @@ test)
 	# ones that exercise no more host code (the Linux boot runs once, above).
 	build build-asan -DSANITIZE=ON
 	(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2 -LE slow --timeout 900)
+	# The vhost-user message parser under libFuzzer (clang, ASan+UBSan) for 30 s.
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DFUZZ=ON -DBUILD_TESTING=OFF >/dev/null
+	cmake --build build-fuzz -j "$jobs" --target fuzz_vu_msg
+	(cd build-fuzz && ctest --output-on-failure -L fuzz)
 	;;
 *)
 	echo "usage: $0 run|test" >&2
