@@ -6,6 +6,7 @@
  */
 #include "libguest.h"
 #include "virtio-net.h"
+#include "virtio-pci.h"
 
 #define ENODEV		19
 #define VNET_RXQ	0	/* receiveq1 (§5.1.2) */
@@ -20,12 +21,39 @@ struct vnet_hdr {			/* struct virtio_net_hdr_v1 */
 };
 _Static_assert(sizeof(struct vnet_hdr) == VNET_HDR_LEN, "virtio_net_hdr_v1 is 12 bytes");
 
-int vnet_probe(unsigned int idx, struct vnet *n)
+/* How many virtio-mmio net devices there are (at most VIRTIO_MMIO_SLOTS). */
+static unsigned int vnet_mmio_count(void)
 {
 	struct virtio_tp tp;
+	unsigned int k = 0;
 
-	if (virtio_mmio_find(VIRTIO_ID_NET, idx, &tp))
-		return -ENODEV;
+	while (k < VIRTIO_MMIO_SLOTS && !virtio_mmio_find(VIRTIO_ID_NET, k, &tp))
+		k++;
+	return k;
+}
+
+int vnet_probe(unsigned int idx, struct vnet *n)
+{
+	const char *v;
+	size_t len;
+	bool mmio = true, pci = true;
+	struct virtio_tp tp;
+	unsigned int k = idx;
+
+	if (cmdline_get("transport", &v, &len)) {
+		mmio = len == 4 && !memcmp(v, "mmio", 4);
+		pci = len == 3 && !memcmp(v, "pci", 3);
+	}
+	/* Probe order: the virtio-mmio slots, then PCI bus 0 in slot order. */
+	if (mmio) {
+		if (!virtio_mmio_find(VIRTIO_ID_NET, idx, &tp))
+			goto found;
+		k = idx - vnet_mmio_count();
+	}
+	if (pci && !virtio_pci_find(VIRTIO_ID_NET, k, &tp))
+		goto found;
+	return -ENODEV;
+found:
 	memset(n, 0, sizeof(*n));
 	n->tp = tp;
 	n->index = idx;

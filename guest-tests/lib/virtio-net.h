@@ -78,7 +78,12 @@ struct vnet {
 	uint8_t tx_buf[VQ_MAX_SIZE][VNET_BUF_SIZE] __attribute__((aligned(64)));
 };
 
-/* Finds the idx-th virtio-net device (0-based) and zeroes n. 0 or -ENODEV. */
+/*
+ * Finds the idx-th virtio-net device (0-based) and zeroes n. 0 or -ENODEV. Order: the
+ * virtio-mmio slots, then virtio-pci functions on bus 0; "transport=mmio" or "transport=pci"
+ * on the command line restricts the search to one of them (any other value finds nothing).
+ * A PCI function whose capabilities do not fit its BARs is -ENODEV too.
+ */
 int vnet_probe(unsigned int idx, struct vnet *n);
 /*
  * Resets the device and brings it up (§3.1.1): features VERSION_1 | MAC | (c->optional &

@@ -8,8 +8,8 @@
  * touches registers only to kick, and only when the device asks for kicks.
  *
  * Two layers:
- * - struct virtio_tp: a transport (register access through struct virtio_tp_ops). Only
- *   virtio-mmio v2 exists (VIRTIO 1.2 §4.2.2); a virtio-pci transport is another ops table.
+ * - struct virtio_tp: a transport (register access through struct virtio_tp_ops):
+ *   virtio-mmio v2 (VIRTIO 1.2 §4.2.2, here) or modern virtio-pci (§4.1, virtio-pci.h).
  * - struct vq: one split virtqueue (§2.7) whose memory the caller owns (struct vq_mem), with
  *   the barriers and the notification-suppression logic (§2.7.7, §2.7.10) in one place.
  *
@@ -136,9 +136,23 @@ struct virtio_tp_ops {
 	void (*notify)(struct virtio_tp *tp, uint16_t q);
 };
 
+/* Queues whose virtio-pci doorbell address the transport caches (the others: no notify). */
+#define VIRTIO_TP_MAX_QUEUES		8
+
 struct virtio_tp {
 	const struct virtio_tp_ops *ops;
-	uint64_t base;				/* mmio: the slot's address */
+	uint64_t base;				/* mmio: the slot's address; pci: common_cfg */
+	/* virtio-pci only (virtio-pci.c): addresses inside the function's BARs, all checked
+	 * against the BAR sizes at probe time. */
+	struct {
+		uint64_t device_cfg;		/* 0: the device has no DEVICE_CFG */
+		uint32_t device_cfg_len;
+		uint64_t notify;		/* NOTIFY_CFG region */
+		uint32_t notify_len, notify_mult;
+		uint64_t doorbell[VIRTIO_TP_MAX_QUEUES];	/* 0 until queue_setup */
+		uint16_t num_queues;
+		uint8_t slot;			/* bus 0 device number */
+	} pci;
 };
 
 extern const struct virtio_tp_ops virtio_mmio_ops;

@@ -8,17 +8,24 @@
 #      20% of what the host sends, pings are still answered (some loss,
 #      not all), and the guest counted at least every request that was answered.
 #
-#   ping.sh VMM GUEST_DIR
+#   ping.sh VMM GUEST_DIR [mmio|pci]
+# The third argument (or TRANSPORT; default mmio) is the NIC's transport: the vmm gets
+# --net tap=vt0,transport=T and the guest transport=T, so it finds only that device.
 # GUEST_IP (default 10.0.0.2) is the guest's address, PING_IP (default the same) the one
-# pinged: PING_IP=10.0.0.9 makes this test fail, as it must.
+# pinged: PING_IP=10.0.0.9 makes this test fail, as it must (for either transport).
 set -u
 . "$(dirname "$0")/lib.sh"
 
-if [ $# -ne 2 ]; then
-	echo "usage: $0 VMM GUEST_DIR" >&2
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+	echo "usage: $0 VMM GUEST_DIR [mmio|pci]" >&2
 	exit 2
 fi
 vmm=$1 image=$2/net-responder.elf
+transport=${3:-${TRANSPORT:-mmio}}
+case $transport in
+mmio|pci) ;;
+*) echo "$0: transport must be mmio or pci, not '$transport'" >&2; exit 2 ;;
+esac
 guest_ip=${GUEST_IP:-10.0.0.2}
 ping_ip=${PING_IP:-$guest_ip}
 net_require ping
@@ -29,8 +36,9 @@ fail() { echo "FAIL: $*"; echo "--- guest log:"; cat "$log"; exit 1; }
 
 net_ns_add "$ns"
 net_tap "$ns" vt0 10.0.0.1/24
-ip netns exec "$ns" "$vmm" run --kernel "$image" --net tap=vt0 --memory size=64M \
-	--cmdline "ip=$guest_ip" --serial stdio --timeout 120 >"$log" 2>&1 &
+ip netns exec "$ns" "$vmm" run --kernel "$image" --net tap=vt0,transport=$transport \
+	--memory size=64M --cmdline "ip=$guest_ip transport=$transport" --serial stdio \
+	--timeout 120 >"$log" 2>&1 &
 NET_PIDS="$!"
 net_wait_log "$log" "net-responder: .* at " 10 || exit 1
 
@@ -73,4 +81,4 @@ status=$?
 NET_PIDS=""
 # 143 = our SIGTERM; anything in 120..124 would be the vmm's own failure codes.
 [ "$status" -eq 143 ] || fail "vmm ended with status $status before we stopped it"
-echo "PASS: ping (20/20, then $lossy/50 through 20% loss; guest saw $echo requests)"
+echo "PASS: ping over $transport (20/20, then $lossy/50 through 20% loss; guest saw $echo requests)"
