@@ -155,4 +155,7 @@ int load_elf_pvh_entry(const uint8_t *img, size_t len, uint64_t *entry) __must_c
 /* 1 and the header's offset if a header with a valid checksum sits in the first 8 KiB, else 0. */
 int load_multiboot_find(const uint8_t *img, size_t len, size_t *off, struct mb_header *hdr);
 
+/* x86_e820() with the loaders' error sentence: the entry count or -E2BIG. */
+int boot_e820(const struct gmem *gm, struct e820_ent map[E820_MAX], struct err *e) __must_check;
+
 #endif

@@ -167,6 +167,15 @@ int boot_place_top(const struct gmem *gm, uint64_t len, gpa_t floor, gpa_t ceil,
 	*out = addr;
 	return 0;
 }
+int boot_e820(const struct gmem *gm, struct e820_ent map[E820_MAX], struct err *e)
+{
+	int n = x86_e820(gm, map, E820_MAX);
+
+	if (n < 0)
+		return err_set(e, n, "guest memory map has more than %u entries", E820_MAX);
+	return n;
+}
+
 
 int boot_linux_params(const struct gmem *gm, struct boot_params *bp, const struct boot_extent *k,
 		      const struct boot_args *args, struct err *e)
@@ -202,9 +211,9 @@ int boot_linux_params(const struct gmem *gm, struct boot_params *bp, const struc
 		bp->ext_ramdisk_size = (uint32_t)((uint64_t)args->initrd_len >> 32);
 	}
 
-	n = x86_e820(gm, map, E820_MAX);
+	n = boot_e820(gm, map, e);
 	if (n < 0)
-		return err_set(e, n, "guest memory map has more than %u entries", E820_MAX);
+		return n;
 	BUILD_BUG_ON(E820_MAX > E820_MAX_ENTRIES_ZEROPAGE);
 	for (i = 0; i < n; i++)
 		bp->e820_table[i] = (struct boot_e820_entry){

@@ -239,9 +239,9 @@ static int elf_pvh_info(const struct gmem *gm, const struct boot_extent *k,
 	if (ret)
 		return ret;
 
-	n = x86_e820(gm, map, E820_MAX);
+	n = boot_e820(gm, map, e);
 	if (n < 0)
-		return err_set(e, n, "guest memory map has more than %u entries", E820_MAX);
+		return n;
 	for (i = 0; i < n; i++)
 		mm[i] = (struct pvh_memmap_entry){
 			.addr = map[i].addr, .size = map[i].size, .type = map[i].type,

@@ -156,9 +156,9 @@ static int mb_write_info(const struct gmem *gm, const struct boot_extent *k,
 	if (ret)
 		return ret;
 
-	n = x86_e820(gm, map, E820_MAX);
+	n = boot_e820(gm, map, e);
 	if (n < 0)
-		return err_set(e, n, "guest memory map has more than %u entries", E820_MAX);
+		return n;
 	for (i = 0; i < (unsigned int)n; i++)
 		mm[i] = (struct mb_mmap_entry){
 			.size = sizeof(mm[i]) - sizeof(mm[i].size),
