@@ -167,6 +167,7 @@ int boot_place_top(const struct gmem *gm, uint64_t len, gpa_t floor, gpa_t ceil,
 	*out = addr;
 	return 0;
 }
+
 int boot_e820(const struct gmem *gm, struct e820_ent map[E820_MAX], struct err *e)
 {
 	int n = x86_e820(gm, map, E820_MAX);
@@ -175,7 +176,6 @@ int boot_e820(const struct gmem *gm, struct e820_ent map[E820_MAX], struct err *
 		return err_set(e, n, "guest memory map has more than %u entries", E820_MAX);
 	return n;
 }
-
 
 int boot_linux_params(const struct gmem *gm, struct boot_params *bp, const struct boot_extent *k,
 		      const struct boot_args *args, struct err *e)
