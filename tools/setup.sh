@@ -13,7 +13,7 @@ deps=(build-essential cmake pkg-config python3 libfdt-dev liburing-dev libseccom
       libcriterion-dev)
 # Tests also use the reference VMM, the Debian kernel, and tools to unpack it.
 testdeps=(qemu-system-x86 linux-image-cloud-amd64 lz4 xz-utils zstd gzip cpio busybox-static iproute2
-	  iputils-ping iptables clang libclang-rt-14-dev)
+	  iputils-ping iptables clang libclang-rt-14-dev dpdk-dev)
 
 install() {
 	local missing=()

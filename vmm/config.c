@@ -339,6 +339,25 @@ static int net_kv(struct vmm_config *c, const char *k, const char *v, struct err
 		n->pci = !strcmp(v, "pci");
 		return 0;
 	}
+	if (!strcmp(k, "vhost-user")) {
+		if (!*v || strlen(v) >= sizeof(n->vhost_user))
+			return err_set(e, -EINVAL, "--net: vhost-user socket path must be 1..%zu "
+				       "characters", sizeof(n->vhost_user) - 1);
+		strcpy(n->vhost_user, v);
+		return 0;
+	}
+	if (!strcmp(k, "mode")) {
+		if (strcmp(v, "client") && strcmp(v, "server"))
+			return err_set(e, -EINVAL, "--net: mode is client or server, not '%s'", v);
+		n->vu_server = !strcmp(v, "server");
+		return 0;
+	}
+	if (!strcmp(k, "reconnect")) {
+		if (parse_uint(v, 3600, &x))
+			return err_set(e, -EINVAL, "--net: reconnect must be 0..3600 seconds");
+		n->vu_reconnect_s = (unsigned int)x;
+		return 0;
+	}
 	if (!strcmp(k, "queues")) {
 		if (parse_uint(v, VMM_NET_MAX_QUEUES, &x) || x == 0)
 			return err_set(e, -EINVAL, "--net: queues must be 1..%d", VMM_NET_MAX_QUEUES);
@@ -360,10 +379,12 @@ static int add_net(struct vmm_config *c, const char *v, struct err *e)
 	r = parse_kv(c, "net", v, net_kv, e);
 	if (r)
 		return r;
-	if (!n->tap[0] && !n->nfds)
-		return err_set(e, -EINVAL, "--net: give tap=NAME or fd=N");
-	if (n->tap[0] && n->nfds)
-		return err_set(e, -EINVAL, "--net: tap= and fd= exclude each other");
+	if (!n->tap[0] && !n->nfds && !n->vhost_user[0])
+		return err_set(e, -EINVAL, "--net: give tap=NAME, fd=N or vhost-user=SOCKET");
+	if (!!n->tap[0] + !!n->nfds + !!n->vhost_user[0] > 1)
+		return err_set(e, -EINVAL, "--net: tap=, fd= and vhost-user= exclude each other");
+	if (!n->vhost_user[0] && (n->vu_server || n->vu_reconnect_s))
+		return err_set(e, -EINVAL, "--net: mode= and reconnect= need vhost-user=");
 	if (!n->queues)
 		n->queues = n->nfds ? n->nfds : 1;
 	if (n->nfds && n->nfds != n->queues)
@@ -484,6 +505,12 @@ int vmm_config_check(const struct vmm_config *c, struct err *e)
 		if (c->cpus.affinity[i] >= 0)
 			return err_set(e, -EINVAL, "affinity names %u or more host CPUs for %u vCPUs",
 				       i + 1, c->cpus.count);
+	for (unsigned int i = 0; i < c->nr_nets; i++)
+		if (c->net[i].vhost_user[0] && c->mem.backend == VMM_MEM_ANON)
+			return err_set(e, -EINVAL, "--net vhost-user needs guest RAM the back-end "
+				       "can map, but it is private anonymous memory: use --memory "
+				       "...,shared=on (memfd, optionally with hugepages=2M) or "
+				       "hugetlbfs=PATH");
 	if (c->serial.mode == VMM_SERIAL_FD && c->serial.fd < 0)
 		return err_set(e, -EINVAL, "serial fd mode without an fd");
 	if (c->kick_signal <= 0 || c->kick_signal >= NSIG || c->kick_signal == SIGKILL ||

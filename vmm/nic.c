@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio-net NICs: TAP backend, device model, transport (virtio-mmio slot or virtio-pci
- * function), and the KVM plumbing that keeps the data path off the vCPU threads: one ioeventfd
+ * virtio-net NICs: TAP backend or a vhost-user back-end (virtio/vhost-user/frontend.h), device
+ * model, transport (virtio-mmio slot or virtio-pci function), and the KVM plumbing that keeps the data path off the vCPU threads: one ioeventfd
  * per virtqueue on its doorbell (the TAP worker polls them); interrupts through the slot's
  * IOAPIC pin (mmio) or MSI-X messages sent with KVM_SIGNAL_MSI (pci).
  */
@@ -123,60 +123,30 @@ struct pci_bar_map nic_pci_bar_map(struct vmm *vm)
 	return (struct pci_bar_map){ .map = nic_bar_map, .unmap = nic_bar_unmap, .ctx = vm };
 }
 
-int nic_attach(struct vmm *vm, unsigned int idx, struct err *e)
+/* The transport's half before the device exists (the core needs its virtio_irq at init). */
+static void nic_transport_init(struct vmm_nic *nic, struct virtio_irq *virq)
 {
-	const struct vmm_net_config *c = &vm->cfg.net[idx];
-	struct vmm_nic *nic = &vm->nics[idx];
-	struct tap_opts to = { .ifname = c->tap, .nfds = c->nfds, .queues = c->queues };
-	struct net_opts no = { .pairs = c->queues, .queue_size = NIC_QUEUE_SIZE };
-	struct virtio_irq virq;
-	char name[16];
-	int r;
-
-	BUILD_BUG_ON(VMM_MAX_NETS > LAYOUT_VIRTIO_MMIO_MAX);
-	*nic = (struct vmm_nic){ .vm = vm, .pci = c->pci,
-				 .base = LAYOUT_VIRTIO_MMIO + idx * LAYOUT_VIRTIO_MMIO_SLOT,
-				 .gsi = LAYOUT_VIRTIO_MMIO_GSI + idx };
-	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		nic->notify_fd[i] = -1;
-	memcpy(to.fds, c->fds, sizeof(c->fds[0]) * c->nfds);
-	memcpy(no.mac, c->mac, sizeof(no.mac));
-	snprintf(name, sizeof(name), "virtio-net%u", idx);
-
-	r = tap_create(&to, &nic->tap, e);
-	if (r)
-		return err_prefix(e, "NIC %u", idx);
-	no.offloads = tap_offloads(nic->tap);
-
 	if (nic->pci) {
 		virtio_pci_init(&nic->vpci, (struct msi_sink){ .send = nic_msi_send, .ctx = nic },
-				&virq);
+				virq);
 		nic->vpci_ready = true;
 	} else {
 		virtio_mmio_init(&nic->mmio, (struct irq_line){ .set = nic_irq_set, .ctx = nic },
-				 &virq);
+				 virq);
 		nic->mmio_ready = true;
 	}
-	r = net_create(&no, &vm->gm, virq, &nic->net, e);
-	if (r)
-		return err_prefix(e, "NIC %u", idx);
-	if (nic->pci)
-		virtio_pci_attach(&nic->vpci, net_vdev(nic->net));
-	else
-		virtio_mmio_attach(&nic->mmio, net_vdev(nic->net));
-	tap_attach(nic->tap, nic->net);
+}
 
-	/* receiveq/transmitq per pair, then the control queue. */
-	nic->nvq = 2 * c->queues + 1;
-	for (unsigned int vq = 0; vq < nic->nvq; vq++) {
-		nic->notify_fd[vq] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (nic->notify_fd[vq] < 0)
-			return err_set(e, -errno, "eventfd: %s", strerror(errno));
-		r = tap_set_notify_fd(nic->tap, vq, nic->notify_fd[vq]);
-		if (r)
-			return err_set(e, r, "NIC %u: notify fd for queue %u: %s", idx, vq,
-				       strerror(-r));
-	}
+/* Attaches the device to its transport and puts it on the bus with its doorbell ioeventfds. */
+static int nic_transport_add(struct vmm *vm, struct vmm_nic *nic, struct virtio_dev *vdev,
+			     const char *name, struct err *e)
+{
+	int r;
+
+	if (nic->pci)
+		virtio_pci_attach(&nic->vpci, vdev);
+	else
+		virtio_mmio_attach(&nic->mmio, vdev);
 	if (nic->pci) {
 		struct pci_bar bars[PCI_NUM_BARS] = {
 			[VIRTIO_PCI_BAR] = { .size = VIRTIO_PCI_BAR_SIZE, .flags = PCI_BAR_F_MEM64,
@@ -190,12 +160,105 @@ int nic_attach(struct vmm *vm, unsigned int idx, struct err *e)
 	} else {
 		r = nic_ioeventfds(nic, nic->base, true);
 		if (r)
-			return err_set(e, r, "NIC %u: KVM_IOEVENTFD: %s", idx, strerror(-r));
+			return err_set(e, r, "%s: KVM_IOEVENTFD: %s", name, strerror(-r));
 		r = bus_register(&vm->mmio, nic->base, VIRTIO_MMIO_REGION_SIZE,
 				 &virtio_mmio_bus_ops, &nic->mmio, name);
 		if (r)
 			return err_set(e, r, "registering %s: %s", name, strerror(-r));
 	}
+	return 0;
+}
+
+static int nic_new_notify_fds(struct vmm_nic *nic, unsigned int idx, struct err *e)
+{
+	for (unsigned int vq = 0; vq < nic->nvq; vq++) {
+		nic->notify_fd[vq] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (nic->notify_fd[vq] < 0)
+			return err_set(e, -errno, "NIC %u: eventfd: %s", idx, strerror(errno));
+	}
+	return 0;
+}
+
+/*
+ * vhost-user: the device model and the control queue stay here, the data queues go to the
+ * back-end. Their doorbell ioeventfds are the back-end's kick fds (the guest's notify reaches
+ * it without a VMM thread); the control queue has no ioeventfd, so its doorbell traps and the
+ * front-end handles it on the vCPU thread. Interrupts: the front-end's thread polls the call
+ * eventfds and raises them through the transport (INTx with the ISR bit, or MSI-X).
+ */
+static int nic_attach_vhost_user(struct vmm *vm, unsigned int idx, const char *name,
+				 struct err *e)
+{
+	const struct vmm_net_config *c = &vm->cfg.net[idx];
+	struct vmm_nic *nic = &vm->nics[idx];
+	struct vu_front_opts o = {
+		.path = c->vhost_user, .server = c->vu_server, .fd = -1, .pairs = c->queues,
+		.reconnect_s = c->vu_reconnect_s, .queue_size = NIC_QUEUE_SIZE,
+	};
+	struct virtio_irq virq;
+	int r;
+
+	nic->nvq = 2 * c->queues;	/* data queues only: see above */
+	r = nic_new_notify_fds(nic, idx, e);
+	if (r)
+		return r;
+	memcpy(o.kick_fds, nic->notify_fd, sizeof(int) * nic->nvq);
+	memcpy(o.mac, c->mac, sizeof(o.mac));
+	nic_transport_init(nic, &virq);
+	r = vu_front_create(&o, &vm->gm, virq, &nic->vu, e);
+	if (r)
+		return err_prefix(e, "NIC %u", idx);
+	return nic_transport_add(vm, nic, vu_front_vdev(nic->vu), name, e);
+}
+
+int nic_attach(struct vmm *vm, unsigned int idx, struct err *e)
+{
+	const struct vmm_net_config *c = &vm->cfg.net[idx];
+	struct vmm_nic *nic = &vm->nics[idx];
+	struct tap_opts to = { .ifname = c->tap, .nfds = c->nfds, .queues = c->queues };
+	struct net_opts no = { .pairs = c->queues, .queue_size = NIC_QUEUE_SIZE };
+	struct virtio_irq virq;
+	char name[16];
+	int r;
+
+	BUILD_BUG_ON(VMM_MAX_NETS > LAYOUT_VIRTIO_MMIO_MAX);
+	BUILD_BUG_ON(2 * VMM_NET_MAX_QUEUES > 2 * VU_FRONT_MAX_PAIRS);
+	*nic = (struct vmm_nic){ .vm = vm, .pci = c->pci,
+				 .base = LAYOUT_VIRTIO_MMIO + idx * LAYOUT_VIRTIO_MMIO_SLOT,
+				 .gsi = LAYOUT_VIRTIO_MMIO_GSI + idx };
+	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		nic->notify_fd[i] = -1;
+	snprintf(name, sizeof(name), "virtio-net%u", idx);
+	if (c->vhost_user[0])
+		return nic_attach_vhost_user(vm, idx, name, e);
+
+	memcpy(to.fds, c->fds, sizeof(c->fds[0]) * c->nfds);
+	memcpy(no.mac, c->mac, sizeof(no.mac));
+	r = tap_create(&to, &nic->tap, e);
+	if (r)
+		return err_prefix(e, "NIC %u", idx);
+	no.offloads = tap_offloads(nic->tap);
+
+	nic_transport_init(nic, &virq);
+	r = net_create(&no, &vm->gm, virq, &nic->net, e);
+	if (r)
+		return err_prefix(e, "NIC %u", idx);
+	tap_attach(nic->tap, nic->net);
+
+	/* receiveq/transmitq per pair, then the control queue. */
+	nic->nvq = 2 * c->queues + 1;
+	r = nic_new_notify_fds(nic, idx, e);
+	if (r)
+		return r;
+	for (unsigned int vq = 0; vq < nic->nvq; vq++) {
+		r = tap_set_notify_fd(nic->tap, vq, nic->notify_fd[vq]);
+		if (r)
+			return err_set(e, r, "NIC %u: notify fd for queue %u: %s", idx, vq,
+				       strerror(-r));
+	}
+	r = nic_transport_add(vm, nic, net_vdev(nic->net), name, e);
+	if (r)
+		return r;
 	r = tap_start(nic->tap, e);
 	if (r)
 		return err_prefix(e, "NIC %u", idx);
@@ -224,7 +287,9 @@ int nic_cmdline(const struct vmm *vm, char *buf, size_t len)
 
 void nic_detach(struct vmm_nic *nic)
 {
-	/* The worker goes first: nothing may touch the device or guest memory after this. */
+	/* The workers go first: nothing may touch the device or guest memory after this. */
+	vu_front_destroy(nic->vu);
+	nic->vu = NULL;
 	tap_destroy(nic->tap);
 	nic->tap = NULL;
 	net_destroy(nic->net);

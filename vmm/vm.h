@@ -24,6 +24,7 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/pci.h"
+#include "virtio/vhost-user/frontend.h"
 #include "vmm/kvm.h"
 #include "vmm/vmm.h"
 
@@ -53,6 +54,7 @@ struct vmm_nic {
 	unsigned int slot;		/* PCI device number */
 	struct virtio_net *net;
 	struct tap *tap;
+	struct vu_front *vu;		/* vhost-user NIC (then net and tap are NULL) */
 	unsigned int nvq;
 	int notify_fd[VIRTIO_MAX_QUEUES];	/* ioeventfds on QueueNotify, polled by the TAP worker */
 };

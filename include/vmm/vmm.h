@@ -120,6 +120,11 @@ struct vmm_config {
 		uint8_t mac[6];			/* default: 52:54:00:12:34:(56 + index) */
 		bool mac_set;
 		bool pci;			/* virtio-pci (MSI-X) instead of virtio-mmio */
+		/* vhost-user: the data path is an external back-end on this AF_UNIX socket
+		 * (instead of tap/fds); guest RAM must be shareable (memfd or hugetlbfs). */
+		char vhost_user[108];
+		bool vu_server;			/* listen on the socket (else connect to it) */
+		unsigned int vu_reconnect_s;	/* client: seconds to retry the first connect */
 	} net[VMM_MAX_NETS];
 	unsigned int nr_nets;
 
