@@ -4,7 +4,8 @@
 # vhost-user back-end of our NICs.
 #
 # 1. One VM, server mode: testpmd (client=1, txonly) sends 64-byte frames; the guest
-#    (net-blast mode=rx) must receive them.
+#    (net-blast mode=rx) must receive them. Then the back-end first, on both transports:
+#    testpmd listens before the VM (client mode) exists, so it is attached before DRIVER_OK.
 # 2. Two VMs on two testpmd vhost ports in io forward mode (port 0 <-> port 1), one VM in
 #    server mode (testpmd connects, client=1) and one in client mode (testpmd listens):
 #    every frame net-blast sends in VM X must arrive in VM Y, then the same with the roles
@@ -134,6 +135,27 @@ got=$(received "$tmp/rx1.log")
 [ "${got:-0}" -ge 1000 ] || fail "guest received ${got:-0} of 1000 frames from testpmd"
 echo "ok 1: testpmd txonly -> VM (server mode): $got frames"
 stop_all
+
+# --- 1-mmio, 1-pci: the back-end first --------------------------------------------------
+# testpmd listens, the VM (client mode) connects at create, so the rings are handed over from
+# the vCPU thread at DRIVER_OK, after the guest posted its RX buffers (without a kick:
+# net-blast publishes them quietly before DRIVER_OK).
+for tr in mmio pci; do
+	rm -f "$tmp"/*.sock "$tmp"/tp1.log "$tmp"/rx1.log
+	testpmd "$tmp/tp1.log" --vdev "net_vhost0,iface=$tmp/rx1.sock,queues=1" \
+		-- --forward-mode=txonly --txpkts=64
+	i=0
+	while [ ! -S "$tmp/rx1.sock" ] && [ "$i" -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+	vm rx1 "vhost-user=$tmp/rx1.sock,mode=client,reconnect=20,transport=$tr" \
+		"mode=rx frames=1000 wait=30"
+	wait_log "$tmp/rx1.log" "received" 40 ||
+		fail "backend first ($tr): no frames from testpmd txonly reached the guest"
+	got=$(received "$tmp/rx1.log")
+	[ "${got:-0}" -ge 1000 ] ||
+		fail "backend first ($tr): guest received ${got:-0} of 1000 frames from testpmd"
+	echo "ok 1-$tr: testpmd (listening first) txonly -> VM (client mode, $tr): $got frames"
+	stop_all
+done
 
 # --- 2: VM -> testpmd io forward -> VM, both directions ------------------------------------
 # run_fwd TAG: VM "srv" is the server side of port 0 (testpmd client=1), VM "cli" connects

@@ -398,6 +398,9 @@ Test(vu_front, setup_sequence_and_payloads_match_gmem)
 		cr_expect_eq(addr->p.addr.log, ring_gpa(q, 2));
 		/* The kick fd is the caller's eventfd: what the back-end reads is what we write. */
 		cr_assert_eq(kick->nfds, 1);
+		v = 0;
+		cr_expect_eq(read(t.kick[q], &v, 8), 8, "no start kick on ring %u", q);
+		cr_expect_eq(v, 1);
 		v = 3;
 		cr_expect_eq(write(kick->fds[0], &v, 8), 8);
 		v = 0;
@@ -413,6 +416,69 @@ Test(vu_front, setup_sequence_and_payloads_match_gmem)
 	}
 	cr_expect_eq(t.fb.rec[16].p.state.num, 1);
 	cr_expect_eq(t.fb.rec[17].p.state.num, 1);
+	end_pair();
+}
+
+/*
+ * The back-end attached before the guest's DRIVER_OK (DPDK testpmd started first): the
+ * handshake alone at connect, the whole ring setup at DRIVER_OK, then one kick per ring so
+ * that RX buffers the driver posted before DRIVER_OK (VIRTIO 1.2 §5.1.6.3) are announced to
+ * a back-end that got the kick fd after they were made available.
+ */
+static bool handshake_recorded(void)
+{
+	return find(VU_REQ_SET_PROTOCOL_FEATURES, 0) >= 0;
+}
+
+Test(vu_front, backend_connected_before_driver_ok_gets_rings_then_a_kick)
+{
+	static const uint32_t rings[] = {
+		VU_REQ_SET_FEATURES, VU_REQ_SET_MEM_TABLE,
+		VU_REQ_SET_VRING_NUM, VU_REQ_SET_VRING_BASE, VU_REQ_SET_VRING_ADDR,
+		VU_REQ_SET_VRING_KICK, VU_REQ_SET_VRING_CALL,
+		VU_REQ_SET_VRING_NUM, VU_REQ_SET_VRING_BASE, VU_REQ_SET_VRING_ADDR,
+		VU_REQ_SET_VRING_KICK, VU_REQ_SET_VRING_CALL,
+		VU_REQ_SET_VRING_ENABLE, VU_REQ_SET_VRING_ENABLE,
+	};
+	struct err e = { 0 };
+	struct vring_avail *avail = (void *)(t.ram + ring_gpa(0, 1));
+	unsigned int hs;
+	uint64_t v;
+
+	cr_assert_eq(start_pair(&e), 0, "%s", e.msg);
+	cr_assert(vu_front_connected(t.f));
+	cr_expect_not(vu_front_running(t.f));
+	/* SET_PROTOCOL_FEATURES has no ack: the fake back-end may still be recording it. */
+	cr_assert(wait_for(handshake_recorded, 2000));
+	poll(NULL, 0, 50);	/* and nothing else arrives on its own */
+	hs = t.fb.n;
+	cr_expect_eq(hs, 4, "only the handshake before DRIVER_OK, got %u messages", hs);
+	cr_expect_eq(find(VU_REQ_SET_VRING_ADDR, 0), -1);
+	cr_expect_eq(find(VU_REQ_SET_VRING_KICK, 0), -1);
+	/* The driver fills the RX ring before DRIVER_OK, without a notify. */
+	avail->idx = 16;
+	cr_expect_eq(read(t.kick[0], &v, 8), -1, "no kick yet");
+
+	driver_ok(vu_front_vdev(t.f));
+	cr_assert(vu_front_running(t.f));
+	cr_assert_eq(t.fb.n, hs + ARRAY_SIZE(rings));
+	for (unsigned int i = 0; i < ARRAY_SIZE(rings); i++)
+		cr_expect_eq(t.fb.rec[hs + i].req, rings[i], "message %u is %s, not %s", hs + i,
+			     vu_req_name(VU_FRONT_REQ, t.fb.rec[hs + i].req),
+			     vu_req_name(VU_FRONT_REQ, rings[i]));
+	for (unsigned int q = 0; q < 2; q++) {
+		const struct rec *base = &t.fb.rec[hs + 3 + 5 * q];
+		const struct rec *addr = base + 1, *kick = base + 2;
+
+		cr_expect_eq(base->p.state.num, 0, "a fresh ring starts at 0");
+		cr_expect_eq(addr->p.addr.avail, (uint64_t)(uintptr_t)(t.ram + ring_gpa(q, 1)));
+		cr_assert_eq(kick->nfds, 1);
+		/* What the back-end reads on its kick fd: one kick, after it got the fd. */
+		v = 0;
+		cr_expect_eq(read(kick->fds[0], &v, 8), 8, "ring %u was not kicked", q);
+		cr_expect_eq(v, 1);
+		cr_expect_eq(t.fb.rec[hs + 12 + q].p.state.num, 1, "ring %u enabled", q);
+	}
 	end_pair();
 }
 

@@ -318,6 +318,26 @@ static int vf_send_mem_table(struct vu_front *f)
 	return vf_call(f, &m, NULL);
 }
 
+/*
+ * One kick per enabled data ring, as QEMU does when it starts its ioeventfds
+ * (virtio_device_start_ioeventfd): buffers the driver made available before the back-end had
+ * (or ran) the ring - RX buffers posted before DRIVER_OK, anything queued while the back-end
+ * was away or the pair was disabled - were announced, if at all, before the back-end watched
+ * this fd. A back-end that waits for a kick before it looks at a ring would never see them;
+ * a polling one just finds the fd readable once. The eventfd is the guest's doorbell, so
+ * this is exactly what a guest notify does.
+ */
+static void vf_kick_enabled(struct vu_front *f)
+{
+	for (unsigned int q = 0; q < f->ndq; q++) {
+		uint64_t one = 1;
+
+		if (f->vqs[q].active && vf_queue_enabled(f, q) &&
+		    write(f->kick_fds[q], &one, sizeof(one)) < 0)
+			pr_debug("%s: start kick %u: %s", f->vdev.name, q, strerror(errno));
+	}
+}
+
 /* Hands the rings to the back-end (lock held, connected and active). */
 static int vf_start(struct vu_front *f)
 {
@@ -374,6 +394,7 @@ static int vf_start(struct vu_front *f)
 			if (r)
 				return r;
 		}
+	vf_kick_enabled(f);
 	f->started = true;
 	f->resume = true;
 	f->stats.starts++;
@@ -474,13 +495,16 @@ static uint8_t vf_ctrl_cmd(struct vu_front *f, uint8_t class, uint8_t cmd, const
 		if (n < 1 || n > f->pairs)
 			return VIRTIO_NET_ERR;
 		f->active_pairs = n;
-		if (f->started && f->connected)
+		if (f->started && f->connected) {
 			for (unsigned int q = 0; q < f->ndq; q++)
 				if (f->vqs[q].active &&
 				    vf_state(f, VU_REQ_SET_VRING_ENABLE, q, vf_queue_enabled(f, q))) {
 					vf_drop(f, f->why);
 					break;
 				}
+			if (f->started)
+				vf_kick_enabled(f);	/* newly enabled rings may hold buffers */
+		}
 		return VIRTIO_NET_OK;
 	default:
 		return VIRTIO_NET_ERR;
