@@ -15,7 +15,6 @@
 #include "virtio/net.h"
 
 #define BIT64(n)	(1ull << (n))
-#define NET_CFG_SIZE	10	/* mac[6], status, max_virtqueue_pairs (§5.1.4) */
 #define NET_CTRL_MAX	4096	/* longest control command we read */
 #define NET_ETH_MAX	1518	/* Ethernet frame + VLAN tag, without FCS */
 #define NET_GSO_MAX	65550	/* 64 KiB IP packet + Ethernet + VLAN headers */
@@ -850,21 +849,26 @@ out:
 		n->port->rx_kick(n->port_ctx, q / 2);
 }
 
+void net_config_read(const uint8_t mac[6], uint16_t status, uint16_t pairs, uint32_t off,
+		     void *buf, uint32_t len)
+{
+	uint8_t cfg[NET_CFG_SIZE];
+
+	memcpy(cfg, mac, 6);
+	memcpy(cfg + 6, &status, 2);		/* little endian: x86 only, as the whole VMM */
+	memcpy(cfg + 8, &pairs, 2);
+	memcpy(buf, cfg + off, len);		/* off + len <= NET_CFG_SIZE: checked by the core */
+}
+
 static void net_dev_config_rw(void *ctx, uint32_t off, void *buf, uint32_t len, bool write)
 {
 	struct virtio_net *n = ctx;
-	uint8_t cfg[NET_CFG_SIZE];
-	uint16_t v;
 
 	/* §5.1.4: the config space is read-only for a VERSION_1 driver; writes are ignored. */
 	if (write)
 		return;
-	memcpy(cfg, n->mac, 6);
-	v = __atomic_load_n(&n->status, __ATOMIC_ACQUIRE);
-	memcpy(cfg + 6, &v, 2);			/* little endian: x86 only, as the whole VMM */
-	v = (uint16_t)n->o.pairs;
-	memcpy(cfg + 8, &v, 2);
-	memcpy(buf, cfg + off, len);		/* off + len <= NET_CFG_SIZE: checked by the core */
+	net_config_read(n->mac, __atomic_load_n(&n->status, __ATOMIC_ACQUIRE),
+			(uint16_t)n->o.pairs, off, buf, len);
 }
 
 static const struct virtio_dev_ops net_dev_ops = {

@@ -41,6 +41,13 @@
 
 struct virtio_net;
 
+/* Device config space (VIRTIO 1.2 §5.1.4): mac[6], status, max_virtqueue_pairs. */
+#define NET_CFG_SIZE		10
+/* Reads [off, off+len) of that layout into buf (the device core checked the bounds). Shared by
+ * every virtio-net front (the TAP device model, the vhost-user frontend). */
+void net_config_read(const uint8_t mac[6], uint16_t status, uint16_t pairs, uint32_t off,
+		     void *buf, uint32_t len);
+
 /* The backend side of the NIC ("port"). `queue` is a queue pair index (< pairs). */
 struct net_port_ops {
 	/* One frame = vnet header (NET_HDR_LEN bytes) + packet, as iovecs into guest RAM, valid

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "virtio/net.h"
 #include "virtio/vhost-user/frontend.h"
 #include "virtio/vhost-user/msg.h"
 
@@ -36,7 +37,6 @@
 #define BACKEND_KNOWN	(BACKEND_DATA | F(VU_F_PROTOCOL_FEATURES))
 #define PF_WANT		(F(VU_PF_MQ) | F(VU_PF_REPLY_ACK))
 
-#define CFG_SIZE	10	/* mac, status, max_virtqueue_pairs (VIRTIO 1.2 §5.1.4) */
 #define REPLY_TIMEOUT_S	5	/* a back-end that does not answer at all is dropped */
 #define RETRY_MS	100	/* first client connect: poll interval */
 
@@ -631,15 +631,10 @@ static void vf_notify(void *ctx, unsigned int q)
 static void vf_config_rw(void *ctx, uint32_t off, void *buf, uint32_t len, bool write)
 {
 	struct vu_front *f = ctx;
-	uint8_t cfg[CFG_SIZE];
-	uint16_t st = atomic_load(&f->status), mq = f->pairs;
 
 	if (write)		/* VIRTIO 1.2 §5.1.4: read-only for a modern driver */
 		return;
-	memcpy(cfg, f->mac, 6);
-	memcpy(cfg + 6, &st, 2);
-	memcpy(cfg + 8, &mq, 2);
-	memcpy(buf, cfg + off, len);	/* off + len <= CFG_SIZE: checked by the core */
+	net_config_read(f->mac, atomic_load(&f->status), (uint16_t)f->pairs, off, buf, len);
 }
 
 static const struct virtio_dev_ops vf_ops = {
@@ -836,7 +831,7 @@ int vu_front_create(const struct vu_front_opts *o, const struct gmem *gm, struct
 		return err_set(e, -r, "vhost-user: mutex: %s", strerror(r));
 	}
 	r = virtio_dev_init(&f->vdev, "vhost-user-net", VIRTIO_ID_NET, &vf_ops, f, f->nvq,
-			    o->queue_size ? o->queue_size : VU_FRONT_QUEUE_SIZE, CFG_SIZE, gm, irq);
+			    o->queue_size ? o->queue_size : VU_FRONT_QUEUE_SIZE, NET_CFG_SIZE, gm, irq);
 	if (r) {
 		if (f->fd_mode)
 			close(o->fd);
