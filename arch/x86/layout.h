@@ -22,6 +22,8 @@
  *     0xfec0_0000   IOAPIC
  *     0xfee0_0000   LAPIC
  *   4 GiB ..                         RAM ("high"), the part of ram above 3 GiB
+ *   64 GiB                           netshm region window (docs/vhost-user-shmem.md)
+ *   128 GiB + p * 32 GiB             netshm peer-memory window of port p (peer mode)
  */
 #include "base/compiler.h"
 
@@ -51,6 +53,12 @@
 #define LAYOUT_IOAPIC		0xfec00000ull
 #define LAYOUT_LAPIC		0xfee00000ull
 #define LAYOUT_HIGH_RAM		0x100000000ull
+
+/* vhost-user-shmem windows: above any RAM we allow (RAM must end below 64 GiB with netshm). */
+#define LAYOUT_NETSHM_REGION	0x1000000000ull		/* 64 GiB, region up to 1 GiB */
+#define LAYOUT_NETSHM_REGION_MAX 0x40000000ull
+#define LAYOUT_NETSHM_PEER	0x2000000000ull		/* 128 GiB */
+#define LAYOUT_NETSHM_PEER_STRIDE 0x800000000ull	/* 32 GiB: a peer's RAM + hole must fit */
 
 /* Smallest guest the loaders and tables fit in. */
 #define LAYOUT_MIN_RAM		MiB(16)

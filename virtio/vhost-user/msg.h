@@ -76,6 +76,11 @@ enum vu_protocol_feature {
 	VU_PF_XEN_MMAP = 17,		/* changes the region layout: never negotiated by us */
 	VU_PF_SHARED_OBJECT = 18,
 	VU_PF_DEVICE_STATE = 19,
+	/*
+	 * Ours: vhost-user-shmem (docs/vhost-user-shmem.md). Upstream uses bits 0..20 (QEMU's
+	 * SHMEM = 20 is VIRTIO Shared Memory Regions, unrelated); 48 leaves room for both to grow.
+	 */
+	VU_PF_NETSHM = 48,
 };
 
 /* ---- wire structs: native byte order, natural alignment, sizes asserted in msg.c ---- */
@@ -172,6 +177,38 @@ struct vu_xfer {			/* SET_DEVICE_STATE_FD */
 	uint32_t phase;			/* 0 stopped */
 };
 
+/* ---- vhost-user-shmem (ours, docs/vhost-user-shmem.md; ids in the extension tables) ---- */
+
+#define VU_NETSHM_MODE_SHARED	1u	/* the shared region only */
+#define VU_NETSHM_MODE_PEER	2u	/* the region, plus the peers' RAM (PEER_MAP) */
+
+struct vu_netshm_attach {		/* NETSHM_ATTACH request */
+	uint32_t version;		/* NETSHM_VERSION */
+	uint32_t mode;			/* VU_NETSHM_MODE_* */
+	uint32_t flags;			/* 0 */
+	uint32_t reserved;		/* 0 */
+};
+
+struct vu_netshm_attach_reply {		/* NETSHM_ATTACH reply; 1 fd (the region) iff status 0 */
+	uint32_t version;		/* NETSHM_VERSION */
+	uint32_t status;		/* 0, or a positive errno: EPERM (mode refused), ENOSPC ... */
+	uint32_t port;			/* < nports */
+	uint32_t nports;		/* 2..NETSHM_MAX_PORTS */
+	uint64_t region_size;		/* NETSHM_REGION_SIZE(nports); the fd is at least this big */
+	uint64_t reserved;
+};
+
+struct vu_netshm_peer_map {		/* back-end NETSHM_PEER_MAP: 8 + 8 + 32 * nregions bytes */
+	uint32_t port;			/* the peer whose RAM this is; != the receiver's port */
+	uint32_t reserved;
+	struct vu_mem mem;		/* the peer's SET_MEM_TABLE; user_addr 0; one fd per region */
+};
+
+struct vu_netshm_peer {			/* back-end NETSHM_PEER_UNMAP */
+	uint32_t port;
+	uint32_t reserved;
+};
+
 union vu_payload {
 	uint64_t u64;
 	struct vu_vring_state state;
@@ -185,6 +222,10 @@ union vu_payload {
 	struct vu_inflight inflight;
 	struct vu_shared shared;
 	struct vu_xfer xfer;
+	struct vu_netshm_attach netshm_attach;
+	struct vu_netshm_attach_reply netshm_attach_reply;
+	struct vu_netshm_peer_map netshm_peer_map;
+	struct vu_netshm_peer netshm_peer;
 	uint8_t raw[VU_CONFIG_HDR + VU_CONFIG_MAX];
 };
 
@@ -216,6 +257,10 @@ enum vu_payload_kind {
 	VU_P_INFLIGHT,
 	VU_P_SHARED,
 	VU_P_XFER,
+	VU_P_NETSHM_ATTACH,
+	VU_P_NETSHM_ATTACH_REPLY,
+	VU_P_NETSHM_PEER_MAP,	/* 16 + 32 * nregions */
+	VU_P_NETSHM_PEER,
 	VU_P_ACK,		/* reply only: the u64 REPLY_ACK status (0 success) */
 	VU_P_UNSUPPORTED,	/* a spec'd request this library refuses (-EOPNOTSUPP) */
 };
@@ -228,6 +273,8 @@ enum vu_fd_rule {
 	VU_FD_PER_REGION,	/* exactly mem.nregions */
 	VU_FD_OPTIONAL,		/* 0 or 1 */
 	VU_FD_STRAY,		/* 0 or 1, and a present one is closed unused (REM_MEM_REG) */
+	VU_FD_PEER_REGIONS,	/* exactly netshm_peer_map.mem.nregions */
+	VU_FD_IF_OK,		/* 1 if netshm_attach_reply.status == 0, else 0 */
 };
 
 /*
@@ -294,10 +341,22 @@ enum vu_fd_rule {
 	X(SHARED_OBJECT_REMOVE,     7, SHARED,      NONE,       ACK,         NONE)          \
 	X(SHARED_OBJECT_LOOKUP,     8, SHARED,      NONE,       U64,         OPTIONAL)
 
+/*
+ * Our extension requests (docs/vhost-user-shmem.md): ids far above upstream's (front-end 1..45,
+ * back-end 1..10 as of QEMU 10) so that neither side's numbering can reach them soon. Only
+ * valid once VU_PF_NETSHM is negotiated; the session code enforces that.
+ */
+#define VU_NETSHM_REQ_BASE	1001
+#define VU_FRONT_EXT_REQUESTS(X)                                                            \
+	X(NETSHM_ATTACH,         1001, NETSHM_ATTACH, NONE,     NETSHM_ATTACH_REPLY, IF_OK)
+#define VU_BACK_EXT_REQUESTS(X)                                                             \
+	X(NETSHM_PEER_MAP,       1001, NETSHM_PEER_MAP, PEER_REGIONS, ACK,        NONE)          \
+	X(NETSHM_PEER_UNMAP,     1002, NETSHM_PEER,   NONE,       ACK,         NONE)
+
 #define VU_X_ENUM(name, id, ...)	VU_REQ_##name = id,
-enum vu_front_request { VU_FRONT_REQUESTS(VU_X_ENUM) };
+enum vu_front_request { VU_FRONT_REQUESTS(VU_X_ENUM) VU_FRONT_EXT_REQUESTS(VU_X_ENUM) };
 #define VU_X_BENUM(name, id, ...)	VU_BREQ_##name = id,
-enum vu_back_request { VU_BACK_REQUESTS(VU_X_BENUM) };
+enum vu_back_request { VU_BACK_REQUESTS(VU_X_BENUM) VU_BACK_EXT_REQUESTS(VU_X_BENUM) };
 
 /*
  * Which side sent the message and on which channel. A reply carries VU_FLAG_REPLY and never
