@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/netshm-abi.h"
 #include "virtio/vhost-user/msg.h"
 
 #define require(c)	do { if (!(c)) __builtin_trap(); } while (0)
@@ -44,6 +45,28 @@ static void check_promises(const struct vu_msg *m, enum vu_dir dir)
 	if (!reply && ri->req == VU_P_CONFIG)
 		require(m->payload.config.size <= VU_CONFIG_MAX &&
 			m->hdr.size == VU_CONFIG_HDR + m->payload.config.size);
+	/* vhost-user-shmem rows (ids 1001/1002: the seeds netshm_* start the fuzzer there). */
+	if (!reply && ri->req == VU_P_NETSHM_PEER_MAP) {
+		const struct vu_netshm_peer_map *pm = &m->payload.netshm_peer_map;
+
+		require(pm->mem.nregions >= 1 && pm->mem.nregions <= VU_MAX_REGIONS);
+		require(m->nfds == pm->mem.nregions);
+		require(m->hdr.size == 16 + 32 * pm->mem.nregions);
+		require(pm->port < NETSHM_MAX_PORTS);
+		require(vu_netshm_peer_map_valid(pm, NETSHM_MAX_PORTS, NETSHM_MAX_PORTS, UINT64_MAX,
+						 NULL, 0));
+	}
+	if (!reply && ri->req == VU_P_NETSHM_ATTACH)
+		require(m->payload.netshm_attach.version == NETSHM_VERSION &&
+			(m->payload.netshm_attach.mode == VU_NETSHM_MODE_SHARED ||
+			 m->payload.netshm_attach.mode == VU_NETSHM_MODE_PEER));
+	if (reply && ri->reply == VU_P_NETSHM_ATTACH_REPLY) {
+		const struct vu_netshm_attach_reply *ar = &m->payload.netshm_attach_reply;
+
+		require(m->nfds == (ar->status ? 0u : 1u));
+		require(ar->status || (ar->port < ar->nports && ar->nports <= NETSHM_MAX_PORTS &&
+				       ar->region_size == NETSHM_REGION_SIZE(ar->nports)));
+	}
 	if (vu_msg_vring_index(m, dir, &idx) == 0)
 		require(idx < VU_MAX_QUEUES);
 }
@@ -64,6 +87,16 @@ static void run_validators(const union vu_payload *p, const uint8_t *data, size_
 	(void)vu_config_valid(&p->config, ctx32, why, sizeof(why));
 	(void)vu_iotlb_valid(&p->iotlb, why, sizeof(why));
 	(void)vu_inflight_valid(&p->inflight, why, sizeof(why));
+	if (vu_netshm_peer_map_valid(&p->netshm_peer_map, ctx32 & 15, (ctx32 >> 4) & 15, ctx64,
+				     why, sizeof(why))) {
+		const struct vu_netshm_peer_map *pm = &p->netshm_peer_map;
+		uint32_t i;
+
+		require(pm->port < (ctx32 & 15) && pm->port != ((ctx32 >> 4) & 15));
+		for (i = 0; i < pm->mem.nregions; i++)
+			require(pm->mem.regions[i].guest_addr <= ctx64 &&
+				pm->mem.regions[i].size <= ctx64 - pm->mem.regions[i].guest_addr);
+	}
 	if (vu_vring_num_valid(p->state.num, ctx32))
 		require(p->state.num && p->state.num <= ctx32 &&
 			p->state.num <= VU_MAX_QUEUE_SIZE && !(p->state.num & (p->state.num - 1)));

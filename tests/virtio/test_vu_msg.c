@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/netshm-abi.h"
 #include "virtio/vhost-user/msg.h"
 
 static const enum vu_dir all_dirs[] = { VU_FRONT_REQ, VU_BACK_REPLY, VU_BACK_REQ, VU_FRONT_REPLY };
@@ -59,10 +60,28 @@ static void fill(struct vu_msg *m, enum vu_dir dir, const struct vu_req_info *ri
 	switch (k) {
 	case VU_P_NONE:
 		break;
-	case VU_P_NETSHM_ATTACH:	/* extension rows: covered by test_vu_netshm_msg.c */
+	/* Extension rows (docs/vhost-user-shmem.md §2); their bad cases: test_vu_netshm_msg.c. */
+	case VU_P_NETSHM_ATTACH:
+		m->hdr.size = sizeof(p->netshm_attach);
+		p->netshm_attach = (struct vu_netshm_attach){ .version = NETSHM_VERSION,
+							      .mode = VU_NETSHM_MODE_SHARED };
+		break;
 	case VU_P_NETSHM_ATTACH_REPLY:
+		m->hdr.size = sizeof(p->netshm_attach_reply);
+		p->netshm_attach_reply = (struct vu_netshm_attach_reply){
+			.version = NETSHM_VERSION, .port = 1, .nports = 2,
+			.region_size = NETSHM_REGION_SIZE(2) };
+		break;
 	case VU_P_NETSHM_PEER_MAP:
+		m->hdr.size = 16 + sizeof(struct vu_mem_region);
+		p->netshm_peer_map.port = 1;
+		p->netshm_peer_map.mem.nregions = 1;
+		p->netshm_peer_map.mem.regions[0] = good_region;
+		p->netshm_peer_map.mem.regions[0].user_addr = 0;
+		break;
 	case VU_P_NETSHM_PEER:
+		m->hdr.size = sizeof(p->netshm_peer);
+		p->netshm_peer.port = 1;
 		break;
 	case VU_P_U64:
 	case VU_P_ACK:
@@ -134,6 +153,12 @@ static void fill(struct vu_msg *m, enum vu_dir dir, const struct vu_req_info *ri
 	case VU_FD_PER_REGION:
 		m->nfds = p->mem.nregions;
 		break;
+	case VU_FD_PEER_REGIONS:
+		m->nfds = p->netshm_peer_map.mem.nregions;
+		break;
+	case VU_FD_IF_OK:
+		m->nfds = p->netshm_attach_reply.status ? 0 : 1;
+		break;
 	default:
 		m->nfds = 0;
 	}
@@ -154,14 +179,21 @@ static int check(const struct vu_msg *m, enum vu_dir dir)
 
 /* ---- the table ---- */
 
+/* Every id worth trying: the upstream range and our extension ids. */
+#define N_IDS	(64 + 4)
+static uint32_t nth_id(unsigned int i)
+{
+	return i < 64 ? i : VU_NETSHM_REQ_BASE + (i - 64);
+}
+
 Test(vu_msg, every_table_entry_accepts_its_good_message)
 {
 	unsigned int d, id, n = 0;
 	struct vu_msg m;
 
 	for (d = 0; d < ARRAY_SIZE(all_dirs); d++) {
-		for (id = 0; id < 64; id++) {
-			const struct vu_req_info *ri = vu_req_info(all_dirs[d], id);
+		for (id = 0; id < N_IDS; id++) {
+			const struct vu_req_info *ri = vu_req_info(all_dirs[d], nth_id(id));
 
 			if (!ri || ri->req == VU_P_UNSUPPORTED)
 				continue;
@@ -170,8 +202,9 @@ Test(vu_msg, every_table_entry_accepts_its_good_message)
 			n++;
 		}
 	}
-	/* 42 front-end requests (43 less crypto) and 8 back-end ones, each as request and reply. */
-	cr_expect_eq(n, 2 * 42 + 2 * 8);
+	/* 42 front-end requests (43 less crypto) and 8 back-end ones, plus the extension rows
+	 * (1 front-end, 2 back-end), each as request and reply. */
+	cr_expect_eq(n, 2 * 42 + 2 * 8 + 2 * 1 + 2 * 2);
 }
 
 Test(vu_msg, every_request_with_size_plus_or_minus_one_is_refused)
@@ -180,8 +213,8 @@ Test(vu_msg, every_request_with_size_plus_or_minus_one_is_refused)
 	struct vu_msg m;
 
 	for (d = 0; d < ARRAY_SIZE(all_dirs); d++) {
-		for (id = 0; id < 64; id++) {
-			const struct vu_req_info *ri = vu_req_info(all_dirs[d], id);
+		for (id = 0; id < N_IDS; id++) {
+			const struct vu_req_info *ri = vu_req_info(all_dirs[d], nth_id(id));
 
 			if (!ri || ri->req == VU_P_UNSUPPORTED)
 				continue;
@@ -199,8 +232,8 @@ Test(vu_msg, every_request_with_size_plus_or_minus_one_is_refused)
 
 Test(vu_msg, unknown_request_id_is_refused)
 {
-	static const uint32_t front_bad[] = { 0, 44, 64, 1000, 0x80000001u, UINT32_MAX };
-	static const uint32_t back_bad[] = { 0, 9, 12, UINT32_MAX };
+	static const uint32_t front_bad[] = { 0, 44, 64, 1000, 1002, 0x80000001u, UINT32_MAX };
+	static const uint32_t back_bad[] = { 0, 9, 12, 1000, 1003, UINT32_MAX };
 	struct vu_msg m;
 	unsigned int i;
 
@@ -216,6 +249,9 @@ Test(vu_msg, unknown_request_id_is_refused)
 	cr_expect_str_eq(vu_req_name(VU_FRONT_REQ, 5), "SET_MEM_TABLE");
 	cr_expect_str_eq(vu_req_name(VU_BACK_REQ, 3), "VRING_HOST_NOTIFIER_MSG");
 	cr_expect_str_eq(vu_req_name(VU_FRONT_REQ, 999), "unknown");
+	cr_expect_str_eq(vu_req_name(VU_FRONT_REQ, 1001), "NETSHM_ATTACH");
+	cr_expect_str_eq(vu_req_name(VU_BACK_REQ, 1001), "NETSHM_PEER_MAP");
+	cr_expect_str_eq(vu_req_name(VU_BACK_REQ, 1002), "NETSHM_PEER_UNMAP");
 }
 
 Test(vu_msg, unsupported_crypto_session_is_refused)

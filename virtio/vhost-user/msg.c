@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/netshm-abi.h"
 #include "virtio/vhost-user/msg.h"
 
 BUILD_BUG_ON(sizeof(struct vu_hdr) != 12);
@@ -30,6 +31,13 @@ BUILD_BUG_ON(sizeof(struct vu_shared) != 16);
 BUILD_BUG_ON(sizeof(struct vu_xfer) != 8);
 BUILD_BUG_ON(offsetof(struct vu_mem, regions) != 8);
 BUILD_BUG_ON(offsetof(struct vu_config, data) != VU_CONFIG_HDR);
+/* docs/vhost-user-shmem.md §2: 16, 32, 16 + 32 * n and 8 bytes. */
+BUILD_BUG_ON(sizeof(struct vu_netshm_attach) != 16);
+BUILD_BUG_ON(sizeof(struct vu_netshm_attach_reply) != 32);
+BUILD_BUG_ON(offsetof(struct vu_netshm_peer_map, mem.regions) != 16);
+BUILD_BUG_ON(sizeof(struct vu_netshm_peer_map) != 16 + 32 * VU_MAX_REGIONS);
+BUILD_BUG_ON(sizeof(struct vu_netshm_peer) != 8);
+BUILD_BUG_ON(NETSHM_MAX_PORTS > VU_MAX_FDS);
 
 #define VU_X_ROW(n, i, rq, rqf, rp, rpf)					\
 	[i] = { .name = #n, .id = i, .req = VU_P_##rq, .req_fds = VU_FD_##rqf,	\
@@ -38,6 +46,13 @@ BUILD_BUG_ON(offsetof(struct vu_config, data) != VU_CONFIG_HDR);
 /* Indexed by id; holes have name == NULL. */
 static const struct vu_req_info front_table[] = { VU_FRONT_REQUESTS(VU_X_ROW) };
 static const struct vu_req_info back_table[] = { VU_BACK_REQUESTS(VU_X_ROW) };
+
+/* Extension ids (>= VU_NETSHM_REQ_BASE) are far apart from upstream's: a short list, searched. */
+#define VU_X_EXT_ROW(n, i, rq, rqf, rp, rpf)					\
+	{ .name = #n, .id = i, .req = VU_P_##rq, .req_fds = VU_FD_##rqf,	\
+	  .reply = VU_P_##rp, .reply_fds = VU_FD_##rpf },
+static const struct vu_req_info front_ext[] = { VU_FRONT_EXT_REQUESTS(VU_X_EXT_ROW) };
+static const struct vu_req_info back_ext[] = { VU_BACK_EXT_REQUESTS(VU_X_EXT_ROW) };
 
 /* Payload sizes: exact for all kinds but MEM (8 + 32 * nregions) and CONFIG (12 + size). */
 static const struct {
@@ -58,6 +73,13 @@ static const struct {
 	[VU_P_INFLIGHT]	   = { sizeof(struct vu_inflight), sizeof(struct vu_inflight) },
 	[VU_P_SHARED]	   = { sizeof(struct vu_shared), sizeof(struct vu_shared) },
 	[VU_P_XFER]	   = { sizeof(struct vu_xfer), sizeof(struct vu_xfer) },
+	[VU_P_NETSHM_ATTACH] = { sizeof(struct vu_netshm_attach),
+				 sizeof(struct vu_netshm_attach) },
+	[VU_P_NETSHM_ATTACH_REPLY] = { sizeof(struct vu_netshm_attach_reply),
+				       sizeof(struct vu_netshm_attach_reply) },
+	[VU_P_NETSHM_PEER_MAP] = { offsetof(struct vu_netshm_peer_map, mem.regions[1]),
+				   sizeof(struct vu_netshm_peer_map) },
+	[VU_P_NETSHM_PEER] = { sizeof(struct vu_netshm_peer), sizeof(struct vu_netshm_peer) },
 	[VU_P_UNSUPPORTED] = { 1, 0 },	/* nothing fits */
 };
 
@@ -83,12 +105,17 @@ static bool is_reply(enum vu_dir dir)
 
 const struct vu_req_info *vu_req_info(enum vu_dir dir, uint32_t request)
 {
-	const struct vu_req_info *t = front_table;
-	size_t n = ARRAY_SIZE(front_table);
+	bool back = dir == VU_BACK_REQ || dir == VU_FRONT_REPLY;
+	const struct vu_req_info *t = back ? back_table : front_table;
+	size_t n = back ? ARRAY_SIZE(back_table) : ARRAY_SIZE(front_table), i;
 
-	if (dir == VU_BACK_REQ || dir == VU_FRONT_REPLY) {
-		t = back_table;
-		n = ARRAY_SIZE(back_table);
+	if (request >= VU_NETSHM_REQ_BASE) {
+		t = back ? back_ext : front_ext;
+		n = back ? ARRAY_SIZE(back_ext) : ARRAY_SIZE(front_ext);
+		for (i = 0; i < n; i++)
+			if (t[i].id == request)
+				return &t[i];
+		return NULL;
 	}
 	if (request >= n || !t[request].name)
 		return NULL;
@@ -245,6 +272,90 @@ bool vu_inflight_valid(const struct vu_inflight *f, char *why, size_t len)
 	return inflight_area_valid(f, why, len);
 }
 
+/* docs/vhost-user-shmem.md §2: what needs no context. */
+#define VU_NETSHM_PAGE		4096ull
+
+static bool netshm_attach_valid(const struct vu_netshm_attach *a, char *why, size_t len)
+{
+	if (a->version != NETSHM_VERSION)
+		return say(why, len, "netshm version %u, only %u is known", a->version,
+			   NETSHM_VERSION);
+	if (a->mode != VU_NETSHM_MODE_SHARED && a->mode != VU_NETSHM_MODE_PEER)
+		return say(why, len, "netshm mode %u (1 shared or 2 peer)", a->mode);
+	if (a->flags || a->reserved)
+		return say(why, len, "netshm attach flags 0x%x reserved 0x%x must be 0", a->flags,
+			   a->reserved);
+	return true;
+}
+
+static bool netshm_attach_reply_valid(const struct vu_netshm_attach_reply *r, char *why,
+				      size_t len)
+{
+	if (r->version != NETSHM_VERSION)
+		return say(why, len, "netshm reply version %u, only %u is known", r->version,
+			   NETSHM_VERSION);
+	if (r->reserved)
+		return say(why, len, "netshm reply reserved field 0x%llx must be 0",
+			   (unsigned long long)r->reserved);
+	if (r->status)		/* a refusal: the other fields mean nothing */
+		return true;
+	if (r->nports < 2 || r->nports > NETSHM_MAX_PORTS || r->port >= r->nports)
+		return say(why, len, "netshm port %u of %u ports (2..%u)", r->port, r->nports,
+			   NETSHM_MAX_PORTS);
+	if (r->region_size != NETSHM_REGION_SIZE(r->nports))
+		return say(why, len, "netshm region of 0x%llx bytes, %u ports need 0x%llx",
+			   (unsigned long long)r->region_size, r->nports,
+			   (unsigned long long)NETSHM_REGION_SIZE(r->nports));
+	return true;
+}
+
+static bool netshm_peer_map_ok(const struct vu_netshm_peer_map *m, char *why, size_t len)
+{
+	uint32_t i;
+
+	if (m->reserved)
+		return say(why, len, "peer map reserved field 0x%x must be 0", m->reserved);
+	if (!vu_mem_valid(&m->mem, why, len))
+		return false;
+	for (i = 0; i < m->mem.nregions; i++) {
+		const struct vu_mem_region *r = &m->mem.regions[i];
+
+		/* The receiver maps each region as a memslot: KVM wants page granularity. */
+		if ((r->guest_addr | r->size | r->mmap_offset) & (VU_NETSHM_PAGE - 1))
+			return say(why, len, "peer region %u not 4 KiB aligned (guest_addr 0x%llx "
+				   "size 0x%llx mmap_offset 0x%llx)", i,
+				   (unsigned long long)r->guest_addr, (unsigned long long)r->size,
+				   (unsigned long long)r->mmap_offset);
+		/* The peer VMM's virtual addresses are nobody else's business. */
+		if (r->user_addr)
+			return say(why, len, "peer region %u carries a user address", i);
+	}
+	return true;
+}
+
+bool vu_netshm_peer_map_valid(const struct vu_netshm_peer_map *m, unsigned int nports,
+			      unsigned int own_port, uint64_t window, char *why, size_t len)
+{
+	uint64_t end;
+	uint32_t i;
+
+	if (nports > NETSHM_MAX_PORTS || m->port >= nports)
+		return say(why, len, "peer map for port %u of %u", m->port, nports);
+	if (m->port == own_port)
+		return say(why, len, "peer map for the receiver's own port %u", own_port);
+	if (!netshm_peer_map_ok(m, why, len))
+		return false;
+	for (i = 0; i < m->mem.nregions; i++) {
+		const struct vu_mem_region *r = &m->mem.regions[i];
+
+		if (__builtin_add_overflow(r->guest_addr, r->size, &end) || end > window)
+			return say(why, len, "peer region %u [0x%llx, +0x%llx) outside the "
+				   "0x%llx-byte window", i, (unsigned long long)r->guest_addr,
+				   (unsigned long long)r->size, (unsigned long long)window);
+	}
+	return true;
+}
+
 /* ---- vu_msg_check ---- */
 
 /* Size rule of kind k for a payload of `size` bytes that is already in m. */
@@ -272,6 +383,17 @@ static int check_size(const struct vu_msg *m, enum vu_payload_kind k, enum vu_di
 				      VU_CONFIG_MAX);
 		want = VU_CONFIG_HDR + m->payload.config.size;
 		break;
+	case VU_P_NETSHM_PEER_MAP: {
+		/* nregions is inside the 48-byte minimum, so it has been received. */
+		uint32_t n = m->payload.netshm_peer_map.mem.nregions;
+
+		if (n == 0 || n > VU_MAX_REGIONS)
+			return reject(-EINVAL, "%u peer memory regions (1..%u allowed)", n,
+				      VU_MAX_REGIONS);
+		want = offsetof(struct vu_netshm_peer_map, mem.regions) +
+		       n * sizeof(struct vu_mem_region);
+		break;
+	}
 	default:
 		return 0;
 	}
@@ -302,6 +424,13 @@ static int check_fds(const struct vu_msg *m, enum vu_fd_rule rule, char *why, si
 	case VU_FD_STRAY:
 		lo = 0;
 		hi = 1;
+		break;
+	case VU_FD_PEER_REGIONS:
+		lo = hi = m->payload.netshm_peer_map.mem.nregions;
+		break;
+	case VU_FD_IF_OK:
+		/* docs/vhost-user-shmem.md §2: the region fd comes with success only. */
+		lo = hi = m->payload.netshm_attach_reply.status == 0 ? 1 : 0;
 		break;
 	default:
 		return reject(-EINVAL, "bad fd rule");
@@ -384,6 +513,23 @@ static int check_payload(const struct vu_msg *m, enum vu_payload_kind k, enum vu
 		if (p->xfer.direction > 1 || p->xfer.phase != 0)
 			return reject(-EINVAL, "device state transfer direction %u phase %u",
 				      p->xfer.direction, p->xfer.phase);
+		return 0;
+	case VU_P_NETSHM_ATTACH:
+		return netshm_attach_valid(&p->netshm_attach, why, len) ? 0 : -EINVAL;
+	case VU_P_NETSHM_ATTACH_REPLY:
+		return netshm_attach_reply_valid(&p->netshm_attach_reply, why, len) ? 0 : -EINVAL;
+	case VU_P_NETSHM_PEER_MAP:
+		if (p->netshm_peer_map.port >= NETSHM_MAX_PORTS)
+			return reject(-EINVAL, "peer map for port %u (< %u)",
+				      p->netshm_peer_map.port, NETSHM_MAX_PORTS);
+		return netshm_peer_map_ok(&p->netshm_peer_map, why, len) ? 0 : -EINVAL;
+	case VU_P_NETSHM_PEER:
+		if (p->netshm_peer.reserved)
+			return reject(-EINVAL, "peer unmap reserved field 0x%x must be 0",
+				      p->netshm_peer.reserved);
+		if (p->netshm_peer.port >= NETSHM_MAX_PORTS)
+			return reject(-EINVAL, "peer unmap for port %u (< %u)",
+				      p->netshm_peer.port, NETSHM_MAX_PORTS);
 		return 0;
 	default:
 		return 0;

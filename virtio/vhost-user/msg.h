@@ -427,6 +427,15 @@ bool vu_log_valid(const struct vu_log *l, uint64_t guest_end, char *why, size_t 
 bool vu_config_valid(const struct vu_config *c, uint32_t space, char *why, size_t len);
 bool vu_iotlb_valid(const struct vu_iotlb *t, char *why, size_t len);
 bool vu_inflight_valid(const struct vu_inflight *f, char *why, size_t len);
+/*
+ * NETSHM_PEER_MAP in the context of its receiver (docs/vhost-user-shmem.md §2); the
+ * context-free rules (reserved 0, regions as vu_mem_valid, 4 KiB aligned guest_addr, size and
+ * mmap_offset, user_addr 0) are vu_msg_check()'s and are checked again here. Context: port <
+ * nports (<= NETSHM_MAX_PORTS), port != own_port, every guest_addr + size <= window (the size
+ * of one peer window, LAYOUT_NETSHM_PEER_STRIDE).
+ */
+bool vu_netshm_peer_map_valid(const struct vu_netshm_peer_map *m, unsigned int nports,
+			      unsigned int own_port, uint64_t window, char *why, size_t len);
 
 /*
  * The vring a checked message addresses, from its STATE, ADDR, VRING_FILE or AREA payload:
