@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/netshm-abi.h"
 #include "virtio/vhost-user/backend.h"
 
 #define SW_TAG_SIGNAL	(-1)
@@ -47,6 +48,7 @@ struct sw {
 	int cpu;			/* -1: not pinned */
 	int rt;				/* SCHED_FIFO priority, 0: none */
 	uint64_t poll_ns;
+	bool netshm;
 	int epfd;
 	int stop;
 	pthread_t worker;
@@ -57,7 +59,8 @@ static void sw_usage(FILE *f)
 	fprintf(f,
 		"usage: vmm-switch --port NAME=SOCKET[,mode=server|client] [--port ...]\n"
 		"                  [--cpu N] [--rt PRIO] [--poll-us N] [--queues N] [--mrg-rxbuf]\n"
-		"                  [--age SECONDS] [--verbose]\n"
+		"                  [--age SECONDS] [--netshm] [--netshm-peer] [--netshm-flap MS]\n"
+		"                  [--verbose]\n"
 		"  --port      one vhost-user port per socket; server (default): we listen,\n"
 		"              client: we connect and reconnect every second\n"
 		"  --cpu       pin the data-path worker to CPU N\n"
@@ -66,8 +69,12 @@ static void sw_usage(FILE *f)
 		"  --queues    queue pairs offered per port (1..%d, default 1)\n"
 		"  --mrg-rxbuf offer VIRTIO_NET_F_MRG_RXBUF\n"
 		"  --age       MAC ageing time in seconds (default 300)\n"
+		"  --netshm    vhost-user-shmem fast path (shared-region mode) for 2..%d ports\n"
+		"  --netshm-peer  also allow peer-memory mode (guests reach their peers' RAM)\n"
+		"  --netshm-flap MS  TEST HOOK: every MS ms withdraw all flow entries, re-install\n"
+		"              them MS/2 later (table updates under traffic)\n"
 		"SIGUSR1 prints the per-port counters; SIGINT/SIGTERM print them and exit.\n",
-		VUB_MAX_QP);
+		VUB_MAX_QP, NETSHM_MAX_PORTS);
 }
 
 static int sw_parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -237,6 +244,20 @@ static void sw_print_stats(struct sw *sw)
 		       (unsigned long long)s.rx_bytes, (unsigned long long)s.tx_bytes,
 		       vub_port_fd(sw->ports[i].vp) >= 0 ? "yes" : "no");
 	}
+	if (sw->netshm) {
+		struct vub_netshm_stats n;
+
+		vub_netshm_stats(sw->b, &n);
+		printf("netshm: attached %llu attaches %llu refused %llu installed %llu withdrawn %llu "
+		       "table_full %llu peer_maps %llu peer_unmaps %llu peer_nacks %llu "
+		       "chan_errors %llu hugepages %s\n",
+		       (unsigned long long)n.attached, (unsigned long long)n.attaches,
+		       (unsigned long long)n.refused, (unsigned long long)n.installed,
+		       (unsigned long long)n.withdrawn, (unsigned long long)n.full,
+		       (unsigned long long)n.peer_maps, (unsigned long long)n.peer_unmaps,
+		       (unsigned long long)n.peer_nacks, (unsigned long long)n.chan_errors,
+		       n.huge ? "yes" : "no");
+	}
 	fflush(stdout);
 }
 
@@ -385,6 +406,9 @@ int main(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "mrg-rxbuf", no_argument, NULL, 'm' },
 		{ "age", required_argument, NULL, 'a' },
+		{ "netshm", no_argument, NULL, 'n' },
+		{ "netshm-peer", no_argument, NULL, 'N' },
+		{ "netshm-flap", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -435,6 +459,18 @@ int main(int argc, char **argv)
 				goto bad;
 			cfg.age_ns = v * 1000000000ull;
 			break;
+		case 'n':
+			sw->netshm = true;
+			break;
+		case 'N':
+			sw->netshm = true;
+			cfg.netshm_peer = true;
+			break;
+		case 'f':
+			if (sw_parse_uint(optarg, 3600000, &v) || v < 2)
+				goto bad;
+			cfg.netshm_flap_ms = (unsigned int)v;
+			break;
 		case 'v':
 			log_set_level(log_enabled(LOG_INFO) ? LOG_DEBUG : LOG_INFO);
 			break;
@@ -449,6 +485,19 @@ int main(int argc, char **argv)
 	if (optind != argc || !sw->nports) {
 		sw_usage(stderr);
 		return 2;
+	}
+	if (cfg.netshm_flap_ms && !sw->netshm) {
+		fprintf(stderr, "vmm-switch: --netshm-flap needs --netshm\n");
+		return 2;
+	}
+	if (sw->netshm) {
+		/* docs/vhost-user-shmem.md §3: one region for all ports, 2..8 of them. */
+		if (sw->nports < 2 || sw->nports > NETSHM_MAX_PORTS) {
+			fprintf(stderr, "vmm-switch: --netshm needs 2..%d ports, not %u\n",
+				NETSHM_MAX_PORTS, sw->nports);
+			return 2;
+		}
+		cfg.netshm_ports = sw->nports;
 	}
 	ret = vub_create(&cfg, &sw->b, &e);
 	if (ret) {
@@ -482,6 +531,6 @@ int main(int argc, char **argv)
 bad:
 	fprintf(stderr, "vmm-switch: bad value '%s' for --%s\n", optarg,
 		c == 'c' ? "cpu" : c == 'r' ? "rt" : c == 'u' ? "poll-us" : c == 'q' ? "queues" :
-		"age");
+		c == 'f' ? "netshm-flap" : "age");
 	return 2;
 }

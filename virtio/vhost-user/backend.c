@@ -8,6 +8,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +24,14 @@
 #include "virtio/virtq.h"
 #include "virtio/vhost-user/backend.h"
 #include "virtio/vhost-user/msg.h"
+#include "virtio/vhost-user/netshm-region.h"
 
 #define VUB_NVRINGS		(2 * VUB_MAX_QP)
 #define VUB_MAX_SEGS		64		/* buffers of one frame, either side */
 #define VUB_AGE_DEFAULT_NS	(300ull * 1000000000ull)
 #define VUB_HDR_MAX		sizeof(struct virtio_net_hdr_v1)
+#define VUB_NS_ACK_MS		1000		/* default PEER_MAP/UNMAP ack wait */
+#define VUB_NS_SCAN_NS		(100ull * 1000000ull)	/* ageing pass of the flow tables */
 
 BUILD_BUG_ON(VUB_FDB_SIZE & (VUB_FDB_SIZE - 1));
 BUILD_BUG_ON(VUB_MAX_PORTS > UINT16_MAX);
@@ -78,6 +82,15 @@ struct vub_port {
 
 	struct vub_stats st;
 	struct log_ratelimit rl;
+
+	/* netshm, control thread only (the region writer state is in struct vub). */
+	int ns_chan;			/* SET_BACKEND_REQ_FD channel or -1 */
+	bool ns_attached;
+	bool ns_peer;			/* attached in peer-memory mode */
+	uint32_t ns_mapped;		/* bit q: PEER_MAP(q) was sent to this port */
+	unsigned int ns_nmem;		/* kept memory table (peer mode allowed): regions */
+	struct vu_mem_region ns_mem[VU_MAX_REGIONS];	/* user_addr zeroed */
+	int ns_memfd[VU_MAX_REGIONS];	/* our dups of the front-end's fds */
 };
 
 struct vub {
@@ -89,6 +102,17 @@ struct vub {
 	unsigned int nports;		/* published with release after a port is set up */
 	unsigned int polled;		/* running rings with no kick fd */
 	struct vub_fdb fdb;		/* worker only */
+
+	/* netshm: the region writer, under ns_lock (control locks, worker trylocks). */
+	bool ns_on;
+	struct netshm_region ns;
+	pthread_mutex_t ns_lock;
+	int ns_resync;			/* (atomic) worker: rebuild the tables from the fdb */
+	uint64_t ns_next_scan;		/* (worker) */
+	uint64_t ns_flap_next;		/* (worker) */
+	bool ns_flap_down;		/* (worker) entries withdrawn by the flap hook */
+	struct vub_netshm_stats ns_st;	/* control-side counters (atomic stores) */
+
 	struct vub_port ports[VUB_MAX_PORTS];
 };
 
@@ -127,19 +151,21 @@ static bool vub_fdb_live(const struct vub_fdb *t, const struct vub_fdb_entry *e,
 	return e->mac && now - e->seen_ns < t->age_ns;
 }
 
-void vub_fdb_learn(struct vub_fdb *t, const uint8_t *mac, uint16_t port, uint32_t gen,
+bool vub_fdb_learn(struct vub_fdb *t, const uint8_t *mac, uint16_t port, uint32_t gen,
 		   uint64_t now)
 {
 	uint64_t key = vub_mac(mac);
 	unsigned int h = vub_fdb_hash(key), i;
 	struct vub_fdb_entry *victim = NULL, *e;
+	bool changed = true;
 
 	if (!key || vub_mac_is_group(mac))
-		return;
+		return false;
 	for (i = 0; i < VUB_FDB_PROBE; i++) {
 		e = &t->e[(h + i) & (VUB_FDB_SIZE - 1)];
 		if (e->mac == key) {
 			victim = e;
+			changed = !vub_fdb_live(t, e, now) || e->port != port || e->gen != gen;
 			break;
 		}
 		/* Free or aged slots first, else the least recently seen one. */
@@ -154,6 +180,7 @@ void vub_fdb_learn(struct vub_fdb *t, const uint8_t *mac, uint16_t port, uint32_
 	/* An aged entry for the same MAC further along would shadow nothing: lookups stop at
 	 * the first match, which is this one or an earlier slot. */
 	*victim = (struct vub_fdb_entry){ .mac = key, .seen_ns = now, .gen = gen, .port = port };
+	return changed;
 }
 
 int vub_fdb_lookup(const struct vub_fdb *t, const uint8_t *mac, uint64_t now, uint16_t *port,
@@ -220,6 +247,107 @@ static void vub_release_all(struct vub *b, unsigned int n)
 			pthread_mutex_unlock(&b->ports[i].lock);
 		b->ports[i].held = false;
 	}
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* netshm flow tables, worker side (rules in backend.h)                                        */
+
+/* mac is behind port r now: every other table points at r, r's own and unattached ones do not.
+ * Region lock held. */
+static void vub_ns_point(struct vub *b, const uint8_t *mac, unsigned int r)
+{
+	unsigned int s;
+
+	for (s = 0; s < b->ns.nports; s++) {
+		/* -ENOENT/-EINVAL (not attached, r == s, r outside the region), -ENOSPC (counted):
+		 * whatever the table said about mac is stale now. */
+		if (s != r && !b->ns_flap_down && !netshm_region_install(&b->ns, s, mac, r))
+			continue;
+		netshm_region_withdraw(&b->ns, s, mac);
+	}
+}
+
+/* A learning event (new or moved MAC), never a per-frame call. No system call: trylock. */
+static void vub_ns_learnt(struct vub *b, const uint8_t *mac, unsigned int r)
+{
+	if (pthread_mutex_trylock(&b->ns_lock)) {
+		/* The control side holds the tables: the next pass rebuilds them. */
+		__atomic_store_n(&b->ns_resync, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	vub_ns_point(b, mac, r);
+	pthread_mutex_unlock(&b->ns_lock);
+}
+
+static void vub_mac_bytes(uint64_t key, uint8_t *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < 6; i++)
+		m[i] = (uint8_t)(key >> (40 - 8 * i));
+}
+
+/* Is (mac -> peer) what the MAC table says now? A port not held this round is not judged. */
+static bool vub_ns_entry_live(struct vub *b, const uint8_t *mac, unsigned int peer,
+			      unsigned int n, uint64_t now)
+{
+	uint16_t port;
+	uint32_t gen;
+
+	if (!vub_fdb_lookup(&b->fdb, mac, now, &port, &gen) || port != peer || peer >= n)
+		return false;
+	return !b->ports[peer].held || b->ports[peer].gen == gen;
+}
+
+/*
+ * The periodic pass, from vub_poll() with the ports held: flap hook, ageing (and MACs the fdb
+ * evicted), and the rebuild after an attach or a failed trylock.
+ */
+static void vub_ns_tick(struct vub *b, unsigned int n, uint64_t now)
+{
+	uint64_t half = (uint64_t)b->cfg.netshm_flap_ms * 1000000ull / 2;
+	bool flap = half && now >= b->ns_flap_next, resync;
+	unsigned int s, i, peer;
+	uint8_t mac[6];
+
+	if (!flap && now < b->ns_next_scan && !__atomic_load_n(&b->ns_resync, __ATOMIC_ACQUIRE))
+		return;
+	if (pthread_mutex_trylock(&b->ns_lock))
+		return;		/* the next round */
+	resync = __atomic_exchange_n(&b->ns_resync, 0, __ATOMIC_ACQ_REL);
+	if (flap) {
+		if (b->ns_flap_next)	/* the first period starts now */
+			b->ns_flap_down = !b->ns_flap_down;
+		b->ns_flap_next = now + (half ? half : 1);
+		if (b->ns_flap_down)
+			for (s = 0; s < b->ns.nports; s++)
+				netshm_region_withdraw_table(&b->ns, s);
+		else
+			resync = true;
+	}
+	for (s = 0; s < b->ns.nports; s++)
+		for (i = 0; i < NETSHM_MAX_ENTRIES; i++)
+			if (netshm_region_entry(&b->ns, s, i, mac, &peer) &&
+			    !vub_ns_entry_live(b, mac, peer, n, now))
+				netshm_region_withdraw(&b->ns, s, mac);
+	if (resync && !b->ns_flap_down) {
+		for (i = 0; i < VUB_FDB_SIZE; i++) {
+			const struct vub_fdb_entry *e = &b->fdb.e[i];
+
+			if (!vub_fdb_live(&b->fdb, e, now) || e->port >= n)
+				continue;
+			if (!b->ports[e->port].held) {
+				__atomic_store_n(&b->ns_resync, 1, __ATOMIC_RELEASE);
+				continue;
+			}
+			if (b->ports[e->port].gen != e->gen || !b->ports[e->port].connected)
+				continue;
+			vub_mac_bytes(e->mac, mac);
+			vub_ns_point(b, mac, e->port);
+		}
+	}
+	b->ns_next_scan = now + VUB_NS_SCAN_NS;
+	pthread_mutex_unlock(&b->ns_lock);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -408,7 +536,9 @@ static void vub_forward(struct vub *b, struct vub_port *src, const struct vub_fr
 
 	if (iov_to_buf(f->iov, f->niov, f->off, eth, sizeof(eth)) != sizeof(eth))
 		return;		/* cannot happen: len >= VUB_FRAME_MIN */
-	vub_fdb_learn(&b->fdb, eth + 6, src->idx, src->gen, now);
+	/* Learning is change-driven for the flow tables: a refresh costs nothing more. */
+	if (vub_fdb_learn(&b->fdb, eth + 6, src->idx, src->gen, now) && b->ns_on)
+		vub_ns_learnt(b, eth + 6, src->idx);
 	if (vub_fdb_lookup(&b->fdb, eth, now, &port, &gen) && port < n) {
 		struct vub_port *d = &b->ports[port];
 
@@ -531,6 +661,8 @@ unsigned int vub_poll(struct vub *b, uint64_t now)
 	for (i = 0; i < n; i++)
 		if (b->ports[i].held)
 			vub_publish(&b->ports[i]);
+	if (b->ns_on)
+		vub_ns_tick(b, n, now);
 	vub_release_all(b, n);
 	return total;
 }
@@ -561,10 +693,17 @@ int vub_sleep(struct vub *b, int timeout_ms)
 		}
 	}
 	vub_release_all(b, n);
-	if (work)
+	if (work || (b->ns_on && __atomic_load_n(&b->ns_resync, __ATOMIC_ACQUIRE)))
 		return 1;
 	if (__atomic_load_n(&b->polled, __ATOMIC_RELAXED) && (timeout_ms < 0 || timeout_ms > 1))
 		timeout_ms = 1;
+	/* The flap hook's steps are due even when no frame comes through the switch. */
+	if (b->ns_on && b->cfg.netshm_flap_ms) {
+		int half = (int)(b->cfg.netshm_flap_ms / 2) + 1;
+
+		if (timeout_ms < 0 || timeout_ms > half)
+			timeout_ms = half;
+	}
 	/* Edge-triggered: no read of the eventfds is needed, each kick is one edge. */
 	ret = epoll_wait(b->epfd, ev, ARRAY_SIZE(ev), timeout_ms);
 	return ret > 0;
@@ -696,11 +835,300 @@ static void vub_vring_clear(struct vub_port *p, struct vub_vring *vr)
 	memset(&vr->addr, 0, sizeof(vr->addr));
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* netshm, control side (docs/vhost-user-shmem.md §1, §2, §6)                                  */
+
+#define NS_STAT_ADD(b, f, n)	__atomic_fetch_add(&(b)->ns_st.f, (n), __ATOMIC_RELAXED)
+
+static void vub_ns_chan_close(struct vub_port *p)
+{
+	if (p->ns_chan >= 0)
+		close(p->ns_chan);
+	p->ns_chan = -1;
+}
+
+static void vub_ns_chan_error(struct vub_port *p, const char *what, int ret)
+{
+	pr_warn("vmm-switch: port %s: back-end channel %s failed (%s); channel dropped", p->name,
+		what, strerror(-ret));
+	NS_STAT_ADD(p->b, chan_errors, 1);
+	vub_ns_chan_close(p);
+}
+
+/* Reads and discards replies that came after their request timed out. */
+static bool vub_ns_drain(struct vub_port *p)
+{
+	struct pollfd pfd = { .fd = p->ns_chan, .events = POLLIN };
+	char why[128];
+	struct vu_msg m;
+	int ret;
+
+	while (poll(&pfd, 1, 0) > 0) {
+		ret = vu_msg_recv(p->ns_chan, &m, why, sizeof(why));
+		if (ret) {
+			vub_ns_chan_error(p, "read", ret);
+			return false;
+		}
+		vu_msg_close_fds(&m);
+	}
+	return true;
+}
+
+/*
+ * Sends a back-end request with NEED_REPLY on to's channel and waits for its REPLY_ACK. A nack,
+ * a malformed reply or no reply in time: logged, counted, the session goes on. A channel that
+ * cannot be written or read is dropped.
+ */
+static void vub_ns_request(struct vub_port *to, struct vu_msg *m)
+{
+	struct vub *b = to->b;
+	uint64_t ms = b->cfg.netshm_ack_ms ? b->cfg.netshm_ack_ms : VUB_NS_ACK_MS;
+	const char *name = vu_req_name(VU_BACK_REQ, m->hdr.request);
+	uint64_t deadline;
+	char why[160] = "";
+	struct vu_msg r;
+	int ret;
+
+	if (to->ns_chan < 0 || !vub_ns_drain(to))
+		return;
+	m->hdr.flags |= VU_FLAG_NEED_REPLY;
+	ret = vu_msg_send(to->ns_chan, m);
+	if (ret) {
+		vub_ns_chan_error(to, "write", ret);
+		return;
+	}
+	deadline = now_ns() + ms * 1000000ull;
+	for (;;) {
+		struct pollfd pfd = { .fd = to->ns_chan, .events = POLLIN };
+		uint64_t t = now_ns();
+
+		if (t >= deadline)
+			break;
+		ret = poll(&pfd, 1, (int)((deadline - t + 999999) / 1000000));
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret <= 0)
+			break;
+		ret = vu_msg_recv(to->ns_chan, &r, why, sizeof(why));
+		if (ret) {
+			vub_ns_chan_error(to, "read", ret);
+			return;
+		}
+		ret = vu_msg_check_or_close(&r, VU_FRONT_REPLY, why, sizeof(why));
+		if (!ret && r.hdr.request != m->hdr.request) {
+			vu_msg_close_fds(&r);
+			continue;	/* a late reply to an earlier request */
+		}
+		vu_msg_close_fds(&r);
+		if (ret || r.payload.u64) {
+			NS_STAT_ADD(b, peer_nacks, 1);
+			pr_warn("vmm-switch: port %s: %s refused by the front-end (%s)", to->name,
+				name, ret ? why : "non-zero status");
+		}
+		return;
+	}
+	NS_STAT_ADD(b, peer_nacks, 1);
+	pr_warn("vmm-switch: port %s: %s not acknowledged within %llu ms", to->name, name,
+		(unsigned long long)ms);
+}
+
+static bool vub_ns_peer_port(const struct vub_port *p)
+{
+	return p->ns_attached && p->ns_peer;
+}
+
+/* PEER_MAP(q) to `to`: q's memory table and fds (ours stay open). */
+static void vub_ns_peer_map(struct vub_port *to, struct vub_port *q)
+{
+	struct vu_msg m;
+	unsigned int i;
+
+	if (!q->ns_nmem || to->ns_chan < 0)
+		return;
+	vu_msg_init(&m, VU_BREQ_NETSHM_PEER_MAP,
+		    (uint32_t)(offsetof(struct vu_netshm_peer_map, mem.regions) +
+			       q->ns_nmem * sizeof(struct vu_mem_region)));
+	m.payload.netshm_peer_map.port = q->idx;
+	m.payload.netshm_peer_map.mem.nregions = q->ns_nmem;
+	for (i = 0; i < q->ns_nmem; i++) {
+		m.payload.netshm_peer_map.mem.regions[i] = q->ns_mem[i];
+		m.fds[i] = q->ns_memfd[i];
+	}
+	m.nfds = q->ns_nmem;
+	to->ns_mapped |= 1u << q->idx;
+	NS_STAT_ADD(to->b, peer_maps, 1);
+	vub_ns_request(to, &m);
+}
+
+/* PEER_MAP(q) to every other peer-mode port (q attached in peer mode, with memory). */
+static void vub_ns_announce(struct vub_port *q)
+{
+	struct vub *b = q->b;
+	unsigned int i;
+
+	for (i = 0; i < b->nports; i++)
+		if (&b->ports[i] != q && vub_ns_peer_port(&b->ports[i]))
+			vub_ns_peer_map(&b->ports[i], q);
+}
+
+/* PEER_UNMAP(q) to every port that was sent PEER_MAP(q). */
+static void vub_ns_unannounce(struct vub_port *q)
+{
+	struct vub *b = q->b;
+	unsigned int i;
+
+	for (i = 0; i < b->nports; i++) {
+		struct vub_port *p = &b->ports[i];
+		struct vu_msg m;
+
+		if (p == q || !(p->ns_mapped & (1u << q->idx)))
+			continue;
+		p->ns_mapped &= ~(1u << q->idx);
+		vu_msg_init(&m, VU_BREQ_NETSHM_PEER_UNMAP, sizeof(struct vu_netshm_peer));
+		m.payload.netshm_peer.port = q->idx;
+		NS_STAT_ADD(b, peer_unmaps, 1);
+		vub_ns_request(p, &m);
+	}
+}
+
+static void vub_ns_forget_mem(struct vub_port *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->ns_nmem; i++) {
+		close(p->ns_memfd[i]);
+		p->ns_memfd[i] = -1;
+	}
+	p->ns_nmem = 0;
+}
+
+/*
+ * SET_MEM_TABLE, before foreign_map() closes the fds: keeps dups for PEER_MAP when peer mode
+ * may be used. A table that PEER_MAP could not carry (not page aligned) is not kept.
+ */
+static void vub_ns_keep_mem(struct vub_port *p, const struct vu_msg *m)
+{
+	const struct vu_mem *mem = &m->payload.mem;
+	unsigned int i;
+
+	vub_ns_forget_mem(p);
+	if (!p->b->ns_on || !p->b->cfg.netshm_peer)
+		return;
+	for (i = 0; i < mem->nregions; i++) {
+		const struct vu_mem_region *r = &mem->regions[i];
+		int fd;
+
+		if ((r->guest_addr | r->size | r->mmap_offset) & 4095) {
+			pr_warn("vmm-switch: port %s: memory region %u is not page aligned; its "
+				"memory cannot be shared in peer mode", p->name, i);
+			vub_ns_forget_mem(p);
+			return;
+		}
+		fd = fcntl(m->fds[i], F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			pr_warn("vmm-switch: port %s: cannot keep memory fd: %s", p->name,
+				strerror(errno));
+			vub_ns_forget_mem(p);
+			return;
+		}
+		/* §2: user_addr 0; the front-end's addresses are not for its peers. */
+		p->ns_mem[i] = (struct vu_mem_region){ .guest_addr = r->guest_addr,
+						       .size = r->size,
+						       .mmap_offset = r->mmap_offset };
+		p->ns_memfd[i] = fd;
+		p->ns_nmem = i + 1;
+	}
+}
+
+/* Session end: the port leaves the region, its peers unmap it, its channel is closed. */
+static void vub_ns_detach(struct vub_port *p)
+{
+	struct vub *b = p->b;
+
+	if (!b->ns_on)
+		return;
+	if (p->ns_attached) {
+		pthread_mutex_lock(&b->ns_lock);
+		netshm_region_port_detach(&b->ns, p->idx);
+		pthread_mutex_unlock(&b->ns_lock);
+		p->ns_attached = false;
+		p->ns_peer = false;
+		__atomic_fetch_sub(&b->ns_st.attached, 1, __ATOMIC_RELAXED);
+	}
+	vub_ns_unannounce(p);
+	p->ns_mapped = 0;
+	vub_ns_forget_mem(p);
+	vub_ns_chan_close(p);
+}
+
+/* NETSHM_ATTACH: always answered (§2); a refusal is a status, the session goes on. */
+static int vub_ns_attach(struct vub_port *p, const struct vu_msg *m)
+{
+	const struct vu_netshm_attach *a = &m->payload.netshm_attach;
+	struct vub *b = p->b;
+	bool peer = a->mode == VU_NETSHM_MODE_PEER;
+	struct vu_netshm_attach_reply *rp;
+	uint32_t status = 0;
+	struct vu_msg r;
+	unsigned int i;
+	int ret;
+
+	if (p->ns_attached)
+		status = EBUSY;
+	else if (peer && !b->cfg.netshm_peer)
+		status = EPERM;
+	else if (p->idx >= b->ns.nports)
+		status = ENOSPC;
+	else if (peer && (!vub_has_pfeature(p, VU_PF_BACKEND_REQ) ||
+			  !vub_has_pfeature(p, VU_PF_REPLY_ACK) || p->ns_chan < 0))
+		status = EINVAL;	/* §1: peer mode needs the channel and acks */
+	vu_msg_reply_init(&r, m, sizeof(struct vu_netshm_attach_reply));
+	rp = &r.payload.netshm_attach_reply;
+	rp->version = NETSHM_VERSION;
+	rp->status = status;
+	if (status) {
+		NS_STAT_ADD(b, refused, 1);
+		pr_info("vmm-switch: port %s: netshm attach (mode %u) refused: %s", p->name,
+			a->mode, strerror((int)status));
+		return vu_msg_send(p->sock, &r);
+	}
+	pthread_mutex_lock(&b->ns_lock);
+	ret = netshm_region_port_attach(&b->ns, p->idx, peer);
+	pthread_mutex_unlock(&b->ns_lock);
+	if (ret)
+		return ret;	/* cannot happen: idx < nports */
+	p->ns_attached = true;
+	p->ns_peer = peer;
+	NS_STAT_ADD(b, attached, 1);
+	NS_STAT_ADD(b, attaches, 1);
+	rp->port = p->idx;
+	rp->nports = b->ns.nports;
+	rp->region_size = b->ns.size;
+	r.fds[0] = b->ns.fd;
+	r.nfds = 1;
+	/* MACs learnt before the attach get their entries in the worker's next pass. */
+	__atomic_store_n(&b->ns_resync, 1, __ATOMIC_RELEASE);
+	vub_wake(b);
+	pr_info("vmm-switch: port %s: netshm attached as port %u (%s mode)", p->name, p->idx,
+		peer ? "peer" : "shared");
+	ret = vu_msg_send(p->sock, &r);
+	if (ret || !peer)
+		return ret;
+	/* §2 "When the back-end sends them": after the reply, both directions. */
+	for (i = 0; i < b->nports; i++)
+		if (&b->ports[i] != p && vub_ns_peer_port(&b->ports[i]))
+			vub_ns_peer_map(p, &b->ports[i]);
+	vub_ns_announce(p);
+	return 0;
+}
+
 /* Session state back to "just connected": RESET_OWNER and session end. */
 static void vub_session_reset(struct vub_port *p)
 {
 	struct foreign old;
 	unsigned int i;
+
+	vub_ns_detach(p);
 
 	for (i = 0; i < VUB_NVRINGS; i++)
 		vub_vring_clear(p, &p->vr[i]);
@@ -792,6 +1220,7 @@ static int vub_set_mem_table(struct vub_port *p, struct vu_msg *m, char *why, si
 			.offset = r->mmap_offset, .fd = m->fds[i],
 		};
 	}
+	vub_ns_keep_mem(p, m);
 	/* foreign_map() closes the fds whatever happens. */
 	m->nfds = 0;
 	ret = foreign_map(&fresh, d, m->payload.mem.nregions, &e);
@@ -819,6 +1248,9 @@ static int vub_set_mem_table(struct vub_port *p, struct vu_msg *m, char *why, si
 	}
 	vub_ctl_unlock(p);
 	foreign_unmap(&old);
+	/* §2: PEER_MAP again when a peer-mode port sends a new table. */
+	if (!ret && vub_ns_peer_port(p))
+		vub_ns_announce(p);
 	return ret;
 }
 
@@ -1043,6 +1475,23 @@ static int vub_dispatch(struct vub_port *p, struct vu_msg *m, char *why, size_t 
 		vub_ctl_unlock(p);
 		vub_wake(b);
 		break;
+	case VU_REQ_SET_BACKEND_REQ_FD:
+		if (!vub_has_pfeature(p, VU_PF_BACKEND_REQ)) {
+			snprintf(why, len, "SET_BACKEND_REQ_FD: not negotiated");
+			return -EOPNOTSUPP;
+		}
+		vub_ns_chan_close(p);
+		p->ns_chan = m->fds[0];
+		m->nfds = 0;
+		break;
+	case VU_REQ_NETSHM_ATTACH:
+		/* §1: without bit 48 negotiated, id 1001 is an unknown request. */
+		if (!vub_has_pfeature(p, VU_PF_NETSHM)) {
+			snprintf(why, len, "unknown request %u (netshm not negotiated)",
+				 m->hdr.request);
+			return -EOPNOTSUPP;
+		}
+		return vub_ns_attach(p, m);
 	default:
 		/* Everything else needs a feature we never offer (LOG_ALL, CONFIG, MEM_SLOTS...). */
 		snprintf(why, len, "%s: not negotiated", ri ? ri->name : "unknown request");
@@ -1173,6 +1622,9 @@ int vub_port_add(struct vub *b, const char *name, struct vub_port **out, struct 
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	pthread_mutex_init(&p->lock, NULL);
 	p->sock = -1;
+	p->ns_chan = -1;
+	for (i = 0; i < VU_MAX_REGIONS; i++)
+		p->ns_memfd[i] = -1;
 	foreign_init(&p->mem);
 	p->hdr_len = sizeof(struct virtio_net_hdr_v1);
 	for (i = 0; i < VUB_NVRINGS; i++)
@@ -1202,6 +1654,19 @@ int vub_create(const struct vub_config *cfg, struct vub **out, struct err *e)
 		b->features |= 1ull << VIRTIO_NET_F_MQ;
 	b->pfeatures = 1ull << VU_PF_MQ | 1ull << VU_PF_REPLY_ACK;
 	vub_fdb_init(&b->fdb, cfg->age_ns);
+	if (cfg->netshm_ports) {
+		int ret = netshm_region_create(&b->ns, cfg->netshm_ports,
+					       cfg->netshm_no_huge ? NETSHM_REGION_NO_HUGE : 0, e);
+
+		if (ret) {
+			free(b);
+			return ret;
+		}
+		b->ns_on = true;
+		pthread_mutex_init(&b->ns_lock, NULL);
+		/* §1: bit 48; peer mode's PEER_MAP needs the back-end channel (and REPLY_ACK). */
+		b->pfeatures |= 1ull << VU_PF_NETSHM | 1ull << VU_PF_BACKEND_REQ;
+	}
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	b->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->epfd < 0 || b->wakefd < 0 ||
@@ -1212,6 +1677,10 @@ int vub_create(const struct vub_config *cfg, struct vub **out, struct err *e)
 			close(b->epfd);
 		if (b->wakefd >= 0)
 			close(b->wakefd);
+		if (b->ns_on) {
+			netshm_region_destroy(&b->ns);
+			pthread_mutex_destroy(&b->ns_lock);
+		}
 		free(b);
 		return err_set(e, ret, "epoll/eventfd: %s", strerror(-ret));
 	}
@@ -1232,5 +1701,28 @@ void vub_destroy(struct vub *b)
 	}
 	close(b->epfd);
 	close(b->wakefd);
+	if (b->ns_on) {
+		netshm_region_destroy(&b->ns);
+		pthread_mutex_destroy(&b->ns_lock);
+	}
 	free(b);
+}
+
+void vub_netshm_stats(const struct vub *b, struct vub_netshm_stats *s)
+{
+	struct netshm_region_stats rs = { 0 };
+
+	memset(s, 0, sizeof(*s));
+	if (!b->ns_on)
+		return;
+	netshm_region_stats(&b->ns, &rs);
+#define VUB_NS_LOAD(f) s->f = __atomic_load_n(&b->ns_st.f, __ATOMIC_RELAXED)
+	VUB_NS_LOAD(attached); VUB_NS_LOAD(attaches); VUB_NS_LOAD(refused);
+	VUB_NS_LOAD(peer_maps); VUB_NS_LOAD(peer_unmaps); VUB_NS_LOAD(peer_nacks);
+	VUB_NS_LOAD(chan_errors);
+#undef VUB_NS_LOAD
+	s->installed = rs.installed;
+	s->withdrawn = rs.withdrawn;
+	s->full = rs.full;
+	s->huge = b->ns.huge;
 }

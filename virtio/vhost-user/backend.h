@@ -45,6 +45,20 @@ struct vub_config {
 	unsigned int queue_pairs;	/* offered per port (GET_QUEUE_NUM), 1..VUB_MAX_QP */
 	bool mrg_rxbuf;			/* offer VIRTIO_NET_F_MRG_RXBUF */
 	uint64_t age_ns;		/* MAC table ageing time; 0 = default (300 s) */
+	/*
+	 * vhost-user-shmem (docs/vhost-user-shmem.md). netshm_ports 0: off. 2..NETSHM_MAX_PORTS:
+	 * a region for that many ports is created by vub_create(); ports 0..netshm_ports-1 may
+	 * attach (others get ENOSPC), VU_PF_NETSHM and BACKEND_REQ are offered.
+	 */
+	unsigned int netshm_ports;
+	bool netshm_peer;		/* also allow peer-memory mode (else EPERM) */
+	bool netshm_no_huge;		/* plain memfd, no hugetlb attempt (tests) */
+	unsigned int netshm_ack_ms;	/* wait for a PEER_MAP/UNMAP ack; 0 = 1000 */
+	/*
+	 * Test hook (vmm-switch --netshm-flap): every flap_ms the worker withdraws every flow
+	 * entry and re-installs them from the MAC table flap_ms / 2 later. 0 = off.
+	 */
+	unsigned int netshm_flap_ms;
 };
 
 /* Per-port counters, as seen from the switch. Written by the worker, read by anyone. */
@@ -76,8 +90,12 @@ struct vub_fdb {
 };
 
 void vub_fdb_init(struct vub_fdb *t, uint64_t age_ns);
-/* Learns mac (6 bytes) on port; group addresses and 00:00:00:00:00:00 are ignored. */
-void vub_fdb_learn(struct vub_fdb *t, const uint8_t *mac, uint16_t port, uint32_t gen,
+/*
+ * Learns mac (6 bytes) on port; group addresses and 00:00:00:00:00:00 are ignored. True if
+ * that changed what the table says (new, aged out before, or moved to another port or port
+ * generation): the events netshm flow tables follow; a refresh returns false.
+ */
+bool vub_fdb_learn(struct vub_fdb *t, const uint8_t *mac, uint16_t port, uint32_t gen,
 		   uint64_t now_ns);
 /* 1 and the port/gen of a live (not aged) entry for mac, else 0. */
 int vub_fdb_lookup(const struct vub_fdb *t, const uint8_t *mac, uint64_t now_ns,
@@ -85,6 +103,21 @@ int vub_fdb_lookup(const struct vub_fdb *t, const uint8_t *mac, uint64_t now_ns,
 
 struct vub;
 struct vub_port;
+
+/* vhost-user-shmem counters (any thread; relaxed snapshot). */
+struct vub_netshm_stats {
+	uint64_t attached;		/* ports attached now */
+	uint64_t attaches;		/* successful NETSHM_ATTACH */
+	uint64_t refused;		/* NETSHM_ATTACH answered with a non-zero status */
+	uint64_t installed;		/* flow entries made valid or re-pointed */
+	uint64_t withdrawn;		/* flow entries withdrawn */
+	uint64_t full;			/* installs refused: table full (frame kept the switch path) */
+	uint64_t peer_maps;		/* PEER_MAP sent */
+	uint64_t peer_unmaps;		/* PEER_UNMAP sent */
+	uint64_t peer_nacks;		/* PEER_MAP/UNMAP not acked (non-zero, timeout) */
+	uint64_t chan_errors;		/* back-end channels dropped for a write or read error */
+	bool huge;			/* the region is on 2 MiB hugepages */
+};
 
 int vub_create(const struct vub_config *cfg, struct vub **out, struct err *e) __must_check;
 /* Disconnects every port and frees everything. No worker may be inside vub_poll/vub_sleep. */
@@ -132,5 +165,23 @@ unsigned int vub_poll(struct vub *b, uint64_t now_ns);
 int vub_sleep(struct vub *b, int timeout_ms);
 /* Wakes a worker in vub_sleep() (any thread; async-signal-safe). */
 void vub_wake(struct vub *b);
+
+/*
+ * ---- vhost-user-shmem (docs/vhost-user-shmem.md; docs/vmm-switch.md "netshm") ----
+ *
+ * Control side: NETSHM_ATTACH (reply + region fd), SET_BACKEND_REQ_FD (the channel is kept per
+ * session and closed at its end), PEER_MAP / PEER_UNMAP sent on that channel with NEED_REPLY;
+ * the control thread waits up to netshm_ack_ms for each ack. A nack or a timeout is logged and
+ * counted and the session goes on; a write or read error drops the channel (not the session).
+ *
+ * Flow tables: learning a MAC (new or moved) on port r installs mac -> r in every other
+ * attached port's table and withdraws it from r's; ageing, a move and r's session end withdraw.
+ * Who writes the tables: one mutex (the region writer). The control thread takes it for attach
+ * and detach (synchronous: when a session has ended, no entry names its port). The worker only
+ * trylocks it, on learning events (never per frame) and in a periodic pass (ageing, resync
+ * after an attach, the flap hook); if the trylock fails it sets a resync flag and the next
+ * pass rebuilds the tables from the MAC table, so no event is lost.
+ */
+void vub_netshm_stats(const struct vub *b, struct vub_netshm_stats *s);
 
 #endif
