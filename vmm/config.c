@@ -358,6 +358,24 @@ static int net_kv(struct vmm_config *c, const char *k, const char *v, struct err
 		n->vu_reconnect_s = (unsigned int)x;
 		return 0;
 	}
+	if (!strcmp(k, "shmem")) {
+		if (!strcmp(v, "shared"))
+			n->shmem = VMM_NETSHM_SHARED;
+		else if (!strcmp(v, "peer"))
+			n->shmem = VMM_NETSHM_PEER;
+		else
+			return err_set(e, -EINVAL, "--net: shmem is shared or peer, not '%s'", v);
+		return 0;
+	}
+	if (!strcmp(k, "protect")) {
+		if (!strcmp(v, "none"))
+			n->protect = VMM_NETSHM_PROTECT_NONE;
+		else if (!strcmp(v, "vmfunc"))
+			n->protect = VMM_NETSHM_PROTECT_VMFUNC;
+		else
+			return err_set(e, -EINVAL, "--net: protect is none or vmfunc, not '%s'", v);
+		return 0;
+	}
 	if (!strcmp(k, "queues")) {
 		if (parse_uint(v, VMM_NET_MAX_QUEUES, &x) || x == 0)
 			return err_set(e, -EINVAL, "--net: queues must be 1..%d", VMM_NET_MAX_QUEUES);
@@ -365,6 +383,33 @@ static int net_kv(struct vmm_config *c, const char *k, const char *v, struct err
 		return 0;
 	}
 	return -ENOENT;
+}
+
+/* docs/vhost-user-shmem.md §1, §4, §5: what a NIC's shmem=/protect= may be combined with. */
+static int check_netshm(const struct vmm_net_config *n, struct err *e)
+{
+	if (n->shmem && !n->vhost_user[0])
+		return err_set(e, -EINVAL, "--net: shmem= needs vhost-user= (the fast path is "
+			       "negotiated with vmm-switch), not tap= or fd=");
+	if (n->protect && n->shmem != VMM_NETSHM_PEER)
+		return err_set(e, -EINVAL, "--net: protect= only applies to shmem=peer");
+	if (n->shmem == VMM_NETSHM_PEER && !n->protect)
+		return err_set(e, -EINVAL, "--net: peer-memory mode gives this guest full access "
+			       "to its peers' RAM; say protect=none to accept that, or "
+			       "protect=vmfunc (needs our KVM patch, docs/kvm-views.md)");
+	if (n->shmem > VMM_NETSHM_PEER || n->protect > VMM_NETSHM_PROTECT_VMFUNC)
+		return err_set(e, -EINVAL, "--net: shmem %d / protect %d out of range", n->shmem,
+			       n->protect);
+	return 0;
+}
+
+static unsigned int count_netshm(const struct vmm_config *c, unsigned int nr)
+{
+	unsigned int k = 0;
+
+	for (unsigned int i = 0; i < nr; i++)
+		k += c->net[i].shmem != VMM_NETSHM_OFF;
+	return k;
 }
 
 static int add_net(struct vmm_config *c, const char *v, struct err *e)
@@ -385,6 +430,12 @@ static int add_net(struct vmm_config *c, const char *v, struct err *e)
 		return err_set(e, -EINVAL, "--net: tap=, fd= and vhost-user= exclude each other");
 	if (!n->vhost_user[0] && (n->vu_server || n->vu_reconnect_s))
 		return err_set(e, -EINVAL, "--net: mode= and reconnect= need vhost-user=");
+	r = check_netshm(n, e);
+	if (r)
+		return r;
+	if (n->shmem && count_netshm(c, c->nr_nets))
+		return err_set(e, -EINVAL, "--net: only one NIC per VM may have shmem= (the VM "
+			       "has one netshm device)");
 	if (!n->queues)
 		n->queues = n->nfds ? n->nfds : 1;
 	if (n->nfds && n->nfds != n->queues)
@@ -477,6 +528,14 @@ int vmm_config_set(struct vmm_config *c, const char *option, const char *value, 
 	return r;
 }
 
+/* Guest-physical end of RAM: below the 32-bit hole, the rest from 4 GiB (vmm/builder.c). */
+static uint64_t ram_end(const struct vmm_config *c)
+{
+	if (c->mem.size <= LAYOUT_MMIO_HOLE)
+		return c->mem.size;
+	return LAYOUT_HIGH_RAM + (c->mem.size - LAYOUT_MMIO_HOLE);
+}
+
 int vmm_config_check(const struct vmm_config *c, struct err *e)
 {
 	uint64_t page = c->mem.hugepage_size ? c->mem.hugepage_size : KiB(4);
@@ -511,6 +570,21 @@ int vmm_config_check(const struct vmm_config *c, struct err *e)
 				       "can map, but it is private anonymous memory: use --memory "
 				       "...,shared=on (memfd, optionally with hugepages=2M) or "
 				       "hugetlbfs=PATH");
+	for (unsigned int i = 0; i < c->nr_nets; i++) {
+		int r = check_netshm(&c->net[i], e);
+
+		if (r)
+			return r;
+	}
+	if (count_netshm(c, c->nr_nets) > 1)
+		return err_set(e, -EINVAL, "only one NIC per VM may have shmem=");
+	if (count_netshm(c, c->nr_nets) && ram_end(c) > LAYOUT_NETSHM_REGION)
+		return err_set(e, -EINVAL, "--net shmem= maps the region at %llu GiB, but guest RAM "
+			       "ends at 0x%llx: use at most %llu GiB of memory",
+			       (unsigned long long)(LAYOUT_NETSHM_REGION >> 30),
+			       (unsigned long long)ram_end(c),
+			       (unsigned long long)((LAYOUT_NETSHM_REGION - LAYOUT_HIGH_RAM +
+						     LAYOUT_MMIO_HOLE) >> 30));
 	if (c->serial.mode == VMM_SERIAL_FD && c->serial.fd < 0)
 		return err_set(e, -EINVAL, "serial fd mode without an fd");
 	if (c->kick_signal <= 0 || c->kick_signal >= NSIG || c->kick_signal == SIGKILL ||

@@ -82,6 +82,26 @@ static void print_kvm_stat(void *ctx, const char *name, uint64_t value)
 	}
 }
 
+/* The netshm device (docs/vhost-user-shmem.md): what is mapped into the guest now. */
+static void print_netshm(struct vmm *vm)
+{
+	struct vmm_netshm_info n;
+
+	if (vmm_netshm_info(vm, &n))
+		return;
+	fprintf(stderr, "netshm: %s mode%s; region %s", n.mode == VMM_NETSHM_PEER ? "peer" : "shared",
+		n.views ? " (EPT views)" : "", n.region_mapped ? "mapped" : "not mapped");
+	if (n.region_mapped)
+		fprintf(stderr, " (port %u of %u, control part %s)", n.port, n.nports,
+			n.ctrl_ro ? "read-only" : "writable: no KVM_CAP_READONLY_MEM");
+	fprintf(stderr, "; peers mapped 0x%x; attaches %llu, detaches %llu, peer maps %llu, "
+		"unmaps %llu, failures %llu; dropped guest stores %llu, bad register accesses %llu\n",
+		n.peers_mapped, (unsigned long long)n.attaches, (unsigned long long)n.detaches,
+		(unsigned long long)n.peer_maps, (unsigned long long)n.peer_unmaps,
+		(unsigned long long)n.map_failures, (unsigned long long)n.ctrl_writes_dropped,
+		(unsigned long long)n.bad_reg_accesses);
+}
+
 /* --stats: per-vCPU exit counts by reason, handling-time histogram, KVM's own counters. */
 static void print_stats(struct vmm *vm, unsigned int nr)
 {
@@ -112,6 +132,7 @@ static void print_stats(struct vmm *vm, unsigned int nr)
 			fprintf(stderr, "unclaimed I/O accesses: %llu\n",
 				(unsigned long long)s.io_unclaimed);
 	}
+	print_netshm(vm);
 }
 
 int main(int argc, char **argv)
@@ -214,8 +235,10 @@ int main(int argc, char **argv)
 		struct vmm_setup_report rep;
 
 		vmm_setup_report(vm, &rep);
-		if (report)
+		if (report) {
 			print_report(&rep);
+			print_netshm(vm);
+		}
 		if (cfg.rt)	/* what the recipe did and what this host lacks */
 			fprintf(stderr, "vmm: --rt:\n%s", rep.rt_notes);
 	}

@@ -12,6 +12,8 @@
 
 #include "arch/x86/layout.h"
 #include "base/log.h"
+#include "virtio/vhost-user/msg.h"
+#include "vmm/netshm.h"
 #include "vmm/vm.h"
 
 #define NIC_QUEUE_SIZE	256
@@ -198,6 +200,23 @@ static int nic_attach_vhost_user(struct vmm *vm, unsigned int idx, const char *n
 	struct virtio_irq virq;
 	int r;
 
+	if (c->shmem) {
+		/* docs/vhost-user-shmem.md: the region and peer windows, and the device. */
+		struct netshm_vm_opts no = {
+			.vm_fd = vm->vm_fd, .mode = c->shmem, .protect = c->protect,
+			.readonly_mem = vm->caps.readonly_mem, .populate = vm->cfg.mem.prefault,
+			.mlock = vm->cfg.mem.mlock, .slot_base = GMEM_MAX_REGIONS,
+			.pci = &vm->pci, .mmio = &vm->mmio,
+		};
+
+		r = netshm_vm_create(&no, &nic->netshm, e);
+		if (r)
+			return err_prefix(e, "NIC %u", idx);
+		o.netshm_mode = c->shmem == VMM_NETSHM_PEER ? VU_NETSHM_MODE_PEER :
+							      VU_NETSHM_MODE_SHARED;
+		o.netshm_ops = netshm_vm_ops(nic->netshm);
+		o.netshm_peer_window = LAYOUT_NETSHM_PEER_STRIDE;
+	}
 	nic->nvq = 2 * c->queues;	/* data queues only: see above */
 	r = nic_new_notify_fds(nic, idx, e);
 	if (r)
@@ -288,8 +307,10 @@ int nic_cmdline(const struct vmm *vm, char *buf, size_t len)
 void nic_detach(struct vmm_nic *nic)
 {
 	/* The workers go first: nothing may touch the device or guest memory after this. */
-	vu_front_destroy(nic->vu);
+	vu_front_destroy(nic->vu);	/* detaches netshm: its windows go first */
 	nic->vu = NULL;
+	netshm_vm_destroy(nic->netshm);
+	nic->netshm = NULL;
 	tap_destroy(nic->tap);
 	nic->tap = NULL;
 	net_destroy(nic->net);

@@ -55,6 +55,7 @@ struct vmm_nic {
 	struct virtio_net *net;
 	struct tap *tap;
 	struct vu_front *vu;		/* vhost-user NIC (then net and tap are NULL) */
+	struct netshm_vm *netshm;	/* its shmem= windows and device (vmm/netshm.h), or NULL */
 	unsigned int nvq;
 	int notify_fd[VIRTIO_MAX_QUEUES];	/* ioeventfds on QueueNotify, polled by the TAP worker */
 };

@@ -125,6 +125,18 @@ struct vmm_config {
 		char vhost_user[108];
 		bool vu_server;			/* listen on the socket (else connect to it) */
 		unsigned int vu_reconnect_s;	/* client: seconds to retry the first connect */
+		/* vhost-user-shmem (docs/vhost-user-shmem.md): the VM-to-VM fast path through
+		 * vmm-switch's shared region; at most one NIC per VM. */
+		enum vmm_netshm {
+			VMM_NETSHM_OFF = 0,
+			VMM_NETSHM_SHARED,	/* shmem=shared: the region only */
+			VMM_NETSHM_PEER,	/* shmem=peer: + the peers' RAM (needs protect=) */
+		} shmem;
+		enum vmm_netshm_protect {
+			VMM_NETSHM_PROTECT_UNSET = 0,
+			VMM_NETSHM_PROTECT_NONE,	/* the guest may touch its peers' RAM */
+			VMM_NETSHM_PROTECT_VMFUNC,	/* EPT view 1 only (docs/kvm-views.md) */
+		} protect;
 	} net[VMM_MAX_NETS];
 	unsigned int nr_nets;
 
@@ -212,6 +224,23 @@ struct vmm_setup_report {
 	char rt_notes[1024];		/* --rt: one line per item, "ok: ..." or "not applied: ..." */
 };
 int vmm_setup_report(const struct vmm *vm, struct vmm_setup_report *r);
+
+/*
+ * The netshm device of the VM (a NIC with shmem=): what the VMM has mapped right now.
+ * -ENODEV if the VM has no such NIC.
+ */
+struct vmm_netshm_info {
+	enum vmm_netshm mode;
+	bool region_mapped;		/* the switch's region is mapped at 64 GiB */
+	bool ctrl_ro;			/* its control part is read-only to the guest */
+	bool views;			/* protect=vmfunc: peer windows in EPT view 1 only */
+	uint32_t port, nports;
+	uint32_t peers_mapped;		/* bit p: port p's RAM is mapped in its window */
+	uint64_t attaches, detaches, peer_maps, peer_unmaps, map_failures;
+	uint64_t ctrl_writes_dropped;	/* guest stores into the read-only part / gone windows */
+	uint64_t bad_reg_accesses;	/* BAR0 accesses that were not aligned 32-bit reads */
+};
+int vmm_netshm_info(const struct vmm *vm, struct vmm_netshm_info *out);
 
 /*
  * Per-vCPU exit statistics, kept by the vCPU thread (cheap: two vDSO clock reads per exit).

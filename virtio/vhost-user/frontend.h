@@ -52,6 +52,35 @@
 
 struct vu_front;
 
+/*
+ * vhost-user-shmem (docs/vhost-user-shmem.md): what the front-end hands to the VMM, which maps
+ * things into the guest (KVM stays out of this layer). All four are called from the
+ * front-end's thread or from a thread inside vu_front_* (a vCPU at DRIVER_OK), with the
+ * front-end's lock held: they must not call back into the front-end.
+ *
+ * - attach: after a NETSHM_ATTACH reply passed every check of §2 (version, status 0, port <
+ *   nports, nports 2..NETSHM_MAX_PORTS, size == NETSHM_REGION_SIZE(nports), one fd that is a
+ *   regular file of at least size bytes). region_fd is borrowed: it is closed when attach
+ *   returns, so map (or dup) it inside. Non-zero: the connection is dropped.
+ * - detach: the connection that attached is gone (hang-up, bad message, destroy): remove the
+ *   region and every peer window from the guest. Always called before the next attach.
+ * - peer_map: a PEER_MAP that passed vu_netshm_peer_map_valid() (port < nports, != own port,
+ *   regions page aligned, disjoint, guest_addr + size <= peer_window) and fstat (each fd a
+ *   regular file with at least mmap_offset + size bytes). mem->nregions fds, borrowed as
+ *   above. A second peer_map for a port replaces the first (the callee unmaps it first).
+ *   Returns 0 or -errno; the back-end gets the status as its REPLY_ACK, the session goes on.
+ * - peer_unmap: PEER_UNMAP(port), port < nports; unmapping a port not mapped is fine.
+ */
+struct vu_mem;
+struct vu_front_netshm_ops {
+	void *opaque;
+	int (*attach)(void *opaque, int region_fd, uint64_t size, uint32_t port,
+		      uint32_t nports);
+	void (*detach)(void *opaque);
+	int (*peer_map)(void *opaque, uint32_t port, const struct vu_mem *mem, const int *fds);
+	void (*peer_unmap)(void *opaque, uint32_t port);
+};
+
 struct vu_front_opts {
 	const char *path;		/* socket path (ignored when fd >= 0) */
 	bool server;			/* listen on path instead of connecting to it */
@@ -64,6 +93,17 @@ struct vu_front_opts {
 	uint16_t queue_size;		/* max queue size offered; 0 = VU_FRONT_QUEUE_SIZE */
 	/* Kick eventfds for virtqueues 0..2*pairs-1 (owned by the caller, must outlive us). */
 	int kick_fds[2 * VU_FRONT_MAX_PAIRS];
+	/*
+	 * netshm: 0 (off), VU_NETSHM_MODE_SHARED or VU_NETSHM_MODE_PEER. When set, every
+	 * connection requires the back-end's VU_PF_NETSHM (peer mode also BACKEND_REQ and
+	 * REPLY_ACK, and opens the back-end channel), sends NETSHM_ATTACH after
+	 * SET_PROTOCOL_FEATURES and calls netshm_ops; a back-end that fails any of it is refused
+	 * like any other (link down, the guest runs on). peer_window: size of one peer window
+	 * (PEER_MAP regions must end below it), > 0 in peer mode.
+	 */
+	unsigned int netshm_mode;
+	struct vu_front_netshm_ops netshm_ops;
+	uint64_t netshm_peer_window;
 };
 
 struct vu_front_stats {
@@ -73,6 +113,9 @@ struct vu_front_stats {
 	uint64_t calls;			/* call eventfd wake-ups turned into interrupts */
 	uint64_t bad_replies;		/* replies that failed a check (connection dropped) */
 	uint64_t ctrl_ok, ctrl_err;	/* control queue commands */
+	uint64_t ns_attaches;		/* NETSHM_ATTACH accepted (region handed to the VMM) */
+	uint64_t ns_peer_maps, ns_peer_unmaps;	/* back-end requests carried out */
+	uint64_t ns_refused;		/* back-end channel requests refused (nack) */
 };
 
 /*

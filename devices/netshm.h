@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DEVICES_NETSHM_H
+#define DEVICES_NETSHM_H
+
+/*
+ * The netshm PCI function (docs/vhost-user-shmem.md §4, registers in base/netshm-abi.h): tells
+ * the guest where the VMM mapped vmm-switch's shared region and its peers' RAM. It has no
+ * interrupt and no DMA; the windows themselves are memslots owned by vmm/netshm.c, not BARs.
+ *
+ * Config space: vendor NETSHM_PCI_VENDOR, device NETSHM_PCI_DEVICE, class NETSHM_PCI_CLASS,
+ * revision NETSHM_VERSION, header type 0, no capabilities, interrupt pin 0; everything else
+ * reads 0 and ignores writes (the bridge owns command, BARs and the interrupt line).
+ *
+ * BAR0 (NETSHM_BAR0_SIZE, 32-bit memory): read-only 32-bit registers. Only naturally aligned
+ * 4-byte reads are answered; any other access reads all ones. Every write is ignored. Both
+ * are counted (stats), never logged per access: a guest may hammer them.
+ *
+ * Locking: the state is set by the VMM (any thread) with netshm_dev_set() and read by vCPU
+ * threads, all under the device's mutex. GEN goes up by one after every change, so a guest
+ * that reads GEN, the registers, then GEN again and sees the same value has one consistent
+ * snapshot (§4). Nothing here knows KVM.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "base/contracts.h"
+#include "base/netshm-abi.h"
+#include "devices/pci.h"
+
+/* What the registers say, apart from MAGIC, VERSION and GEN. */
+struct netshm_dev_state {
+	uint32_t status;		/* NETSHM_STS_* */
+	uint32_t port, nports;
+	uint64_t region_gpa, region_size;
+	uint64_t peer_base, peer_stride;
+	uint32_t peer_mapped;		/* bit p: port p's RAM is in its window */
+};
+
+struct netshm_dev_stats {
+	uint64_t bad_reads;		/* not an aligned 32-bit read: answered with all ones */
+	uint64_t writes;		/* ignored */
+};
+
+struct netshm_dev {
+	pthread_mutex_t lock;
+	struct netshm_dev_state st;
+	uint32_t gen;
+	struct netshm_dev_stats stats;
+};
+
+/* All registers zero but MAGIC/VERSION, GEN 0. */
+int netshm_dev_init(struct netshm_dev *d) __must_check;
+void netshm_dev_exit(struct netshm_dev *d);
+
+/* Replaces the state and bumps GEN (even if nothing changed: the caller says it did). */
+void netshm_dev_set(struct netshm_dev *d, const struct netshm_dev_state *st);
+void netshm_dev_get(struct netshm_dev *d, struct netshm_dev_state *st, uint32_t *gen);
+void netshm_dev_stats(struct netshm_dev *d, struct netshm_dev_stats *out);
+
+/* One BAR0 register as a guest's aligned 32-bit read sees it (off < NETSHM_BAR0_SIZE). */
+uint32_t netshm_dev_reg(struct netshm_dev *d, uint32_t off);
+
+/*
+ * Adds the function to the host bridge with BAR0 (pci_host_add's errors). Call before the
+ * vCPUs run; *slot is its device number.
+ */
+int netshm_dev_add(struct netshm_dev *d, struct pci_host *h, unsigned int *slot) __must_check;
+
+extern const struct bus_dev_ops netshm_bar_ops;		/* ctx = struct netshm_dev * */
+extern const struct pci_func_ops netshm_pci_ops;	/* ctx = struct netshm_dev * */
+
+#endif

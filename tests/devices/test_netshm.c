@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The netshm PCI function through a real host bridge and MMIO bus, as a vCPU exit reaches it:
+ * identity in config space, BAR0 registers, GEN moving on every change, and every access a
+ * guest may try that is not an aligned 32-bit read (all ones, counted; writes dropped).
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "devices/netshm.h"
+
+#define WIN_BASE	0xc0000000ull
+#define WIN_END		0xd0000000ull
+
+static struct bus mmio;
+static struct pci_host host;
+static struct netshm_dev dev;
+static unsigned int slot;
+static uint64_t bar;
+
+static void setup(void)
+{
+	bus_init(&mmio, "mmio");
+	cr_assert_eq(pci_host_init(&host, pci_bus_bar_map(&mmio), WIN_BASE, WIN_END), 0);
+	cr_assert_eq(netshm_dev_init(&dev), 0);
+	cr_assert_eq(netshm_dev_add(&dev, &host, &slot), 0);
+	cr_assert_eq(pci_host_bar_addr(&host, slot, 0, &bar), 0);
+}
+
+static void teardown(void)
+{
+	pci_host_exit(&host);
+	netshm_dev_exit(&dev);
+}
+
+TestSuite(netshm_dev, .init = setup, .fini = teardown);
+
+static uint32_t cfg32(uint32_t off)
+{
+	uint32_t v = 0;
+
+	pci_host_cfg_read(&host, 0, slot, 0, off, &v, 4);
+	return v;
+}
+
+static uint32_t reg(uint32_t off)
+{
+	uint32_t v = 0;
+
+	cr_expect(bus_read(&mmio, bar + off, &v, 4));
+	return v;
+}
+
+Test(netshm_dev, identity_in_config_space)
+{
+	cr_expect_eq(cfg32(0x00), NETSHM_PCI_VENDOR | (NETSHM_PCI_DEVICE << 16));
+	cr_expect_eq(cfg32(0x08) >> 8, NETSHM_PCI_CLASS);
+	cr_expect_eq(cfg32(0x08) & 0xff, NETSHM_VERSION);
+	cr_expect_eq((cfg32(0x0c) >> 16) & 0x7f, 0, "header type 0");
+	cr_expect_eq((cfg32(0x3c) >> 8) & 0xff, 0, "no interrupt pin");
+	cr_expect_eq(cfg32(0x34) & 0xff, 0, "no capability list");
+	cr_expect_eq(cfg32(0x100), 0, "no extended capabilities");
+}
+
+Test(netshm_dev, config_writes_change_nothing)
+{
+	uint32_t ones = 0xffffffff;
+
+	pci_host_cfg_write(&host, 0, slot, 0, 0x00, &ones, 4);
+	pci_host_cfg_write(&host, 0, slot, 0, 0x08, &ones, 4);
+	cr_expect_eq(cfg32(0x00), NETSHM_PCI_VENDOR | (NETSHM_PCI_DEVICE << 16));
+	cr_expect_eq(cfg32(0x08) >> 8, NETSHM_PCI_CLASS);
+}
+
+Test(netshm_dev, registers_show_the_state_and_gen_moves)
+{
+	struct netshm_dev_state st = {
+		.status = NETSHM_STS_REGION | NETSHM_STS_CTRL_RO | NETSHM_STS_PEER,
+		.port = 2, .nports = 3,
+		.region_gpa = 0x1000000000ull, .region_size = NETSHM_REGION_SIZE(3),
+		.peer_base = 0x2000000000ull, .peer_stride = 0x800000000ull,
+		.peer_mapped = 0x3,
+	};
+	uint32_t gen0 = reg(NETSHM_REG_GEN);
+
+	cr_expect_eq(reg(NETSHM_REG_MAGIC), NETSHM_DEV_MAGIC);
+	cr_expect_eq(reg(NETSHM_REG_VERSION), NETSHM_VERSION);
+	cr_expect_eq(reg(NETSHM_REG_STATUS), 0, "nothing mapped before the VMM says so");
+	netshm_dev_set(&dev, &st);
+	cr_expect_eq(reg(NETSHM_REG_GEN), gen0 + 1);
+	cr_expect_eq(reg(NETSHM_REG_STATUS), st.status);
+	cr_expect_eq(reg(NETSHM_REG_PORT), 2);
+	cr_expect_eq(reg(NETSHM_REG_NPORTS), 3);
+	cr_expect_eq(reg(NETSHM_REG_REGION_LO), 0);
+	cr_expect_eq(reg(NETSHM_REG_REGION_HI), 0x10);
+	cr_expect_eq(reg(NETSHM_REG_RSIZE_LO), (uint32_t)NETSHM_REGION_SIZE(3));
+	cr_expect_eq(reg(NETSHM_REG_RSIZE_HI), 0);
+	cr_expect_eq(reg(NETSHM_REG_PEER_HI), 0x20);
+	cr_expect_eq(reg(NETSHM_REG_PSTRIDE_HI), 0x8);
+	cr_expect_eq(reg(NETSHM_REG_PEER_MAPPED), 0x3);
+	cr_expect_eq(reg(0xffc), 0, "reserved registers read 0");
+	st.status = 0;
+	netshm_dev_set(&dev, &st);
+	cr_expect_eq(reg(NETSHM_REG_GEN), gen0 + 2);
+	cr_expect_eq(reg(NETSHM_REG_STATUS), 0);
+}
+
+Test(netshm_dev, narrow_wide_and_misaligned_reads_are_all_ones)
+{
+	struct netshm_dev_stats s;
+	uint64_t v8 = 0;
+	uint16_t v2 = 0;
+	uint8_t v1 = 0;
+	uint32_t v4 = 0;
+
+	cr_expect(bus_read(&mmio, bar + NETSHM_REG_MAGIC, &v8, 8));
+	cr_expect_eq(v8, ~0ull);
+	cr_expect(bus_read(&mmio, bar + NETSHM_REG_MAGIC, &v2, 2));
+	cr_expect_eq(v2, 0xffff);
+	cr_expect(bus_read(&mmio, bar + NETSHM_REG_MAGIC + 1, &v1, 1));
+	cr_expect_eq(v1, 0xff);
+	cr_expect(bus_read(&mmio, bar + NETSHM_REG_MAGIC + 2, &v4, 4));
+	cr_expect_eq(v4, 0xffffffffu);
+	netshm_dev_stats(&dev, &s);
+	cr_expect_eq(s.bad_reads, 4);
+}
+
+Test(netshm_dev, writes_are_dropped_and_counted)
+{
+	struct netshm_dev_state st = { .status = NETSHM_STS_REGION, .port = 1, .nports = 2 };
+	struct netshm_dev_stats s;
+	uint32_t junk = 0xdeadbeef, gen;
+	uint64_t junk8 = ~0ull;
+
+	netshm_dev_set(&dev, &st);
+	gen = reg(NETSHM_REG_GEN);
+	cr_expect(bus_write(&mmio, bar + NETSHM_REG_STATUS, &junk, 4));
+	cr_expect(bus_write(&mmio, bar + NETSHM_REG_GEN, &junk, 4));
+	cr_expect(bus_write(&mmio, bar + NETSHM_REG_PORT + 1, &junk8, 8));
+	cr_expect_eq(reg(NETSHM_REG_STATUS), NETSHM_STS_REGION);
+	cr_expect_eq(reg(NETSHM_REG_PORT), 1);
+	cr_expect_eq(reg(NETSHM_REG_GEN), gen);
+	netshm_dev_stats(&dev, &s);
+	cr_expect_eq(s.writes, 3);
+}
+
+Test(netshm_dev, bar_moved_by_the_guest_still_answers)
+{
+	uint32_t cmd = 0, newbar = (uint32_t)(WIN_BASE + 0x100000), v = 0;
+
+	/* The guest turns MEM off, reprograms BAR0, turns MEM on again (§4: windows stay). */
+	pci_host_cfg_write(&host, 0, slot, 0, 0x04, &cmd, 2);
+	pci_host_cfg_write(&host, 0, slot, 0, 0x10, &newbar, 4);
+	cmd = 2;
+	pci_host_cfg_write(&host, 0, slot, 0, 0x04, &cmd, 2);
+	cr_assert_eq(pci_host_bar_addr(&host, slot, 0, &bar), 0);
+	cr_expect_eq(bar, newbar);
+	cr_expect(bus_read(&mmio, bar, &v, 4));
+	cr_expect_eq(v, NETSHM_DEV_MAGIC);
+}

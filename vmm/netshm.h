@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMM_NETSHM_H
+#define VMM_NETSHM_H
+
+/*
+ * vhost-user-shmem, the VMM's half (docs/vhost-user-shmem.md §3-§5): turns what the
+ * vhost-user front-end received (the switch's region, the peers' RAM) into KVM memslots at the
+ * fixed windows of arch/x86/layout.h, and tells the guest through the netshm PCI device
+ * (devices/netshm.h).
+ *
+ *   region:  LAYOUT_NETSHM_REGION; [0, NETSHM_CTRL_SIZE) read-only to the guest where KVM has
+ *            KVM_CAP_READONLY_MEM (STATUS.CTRL_RO), the rest read-write.
+ *   peer p:  LAYOUT_NETSHM_PEER + p * LAYOUT_NETSHM_PEER_STRIDE + guest_addr, one memslot per
+ *            region of p's memory table (peer mode only; STATUS.PEER, PEER_MAPPED bit p).
+ *
+ * Removal is always memslot first (KVM_SET_USER_MEMORY_REGION, size 0), munmap second, so
+ * KVM never holds a stale host address. vCPUs keep running meanwhile; an access to a window
+ * that is gone (or a store to the read-only part) exits to the MMIO bus, where a catch-all
+ * range over both windows reads all ones and drops and counts writes.
+ *
+ * Threads: the vu_front_netshm_ops callbacks run on the front-end's thread (or a vCPU in
+ * DRIVER_OK); netshm_vm_info() from anywhere; one mutex. Nothing from the region is ever read
+ * here (§3: the VMM only maps it).
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "base/err.h"
+#include "devices/bus.h"
+#include "devices/netshm.h"
+#include "devices/pci.h"
+#include "virtio/vhost-user/frontend.h"
+#include "vmm/vmm.h"
+
+/* Memslot ids for the windows: a bitmap above the RAM slots (vmm/builder.c uses 0..nr-1). */
+#define NETSHM_SLOTS_MAX	64
+
+struct netshm_slots {
+	uint32_t base;
+	uint64_t used;			/* bit i: slot base + i is in use */
+};
+
+void netshm_slots_init(struct netshm_slots *s, uint32_t base);
+/* Lowest free id: 0 and *slot, or -ENOSPC. */
+int netshm_slot_alloc(struct netshm_slots *s, uint32_t *slot) __must_check;
+/* Ids that are not ours or not in use are ignored. */
+void netshm_slot_free(struct netshm_slots *s, uint32_t slot);
+unsigned int netshm_slots_used(const struct netshm_slots *s);
+
+/*
+ * True only if KVM_CHECK_EXTENSION(KVM_CAP_EPT_VIEWS) on fd (/dev/kvm or a VM) says there are
+ * at least two views and a way for the guest to switch (VMFUNC or the hypercall):
+ * arch/x86/kvm-patch/, docs/kvm-views.md. A stock kernel answers 0.
+ */
+bool netshm_views_supported(int fd);
+
+struct netshm_vm_opts {
+	int vm_fd;
+	enum vmm_netshm mode;		/* SHARED or PEER */
+	enum vmm_netshm_protect protect;	/* PEER: NONE or VMFUNC */
+	bool readonly_mem;		/* KVM_CAP_READONLY_MEM: map the control part read-only */
+	bool populate;			/* MAP_POPULATE peer RAM too (the region always is) */
+	bool mlock;			/* mlock every window (the VM is locked: --rt, mlock=on) */
+	uint32_t slot_base;		/* first memslot id of ours */
+	struct pci_host *pci;		/* the device goes here; NULL: not on a bus (tests) */
+	struct bus *mmio;		/* the catch-all ranges go here; NULL: none */
+};
+
+struct netshm_vm;
+
+/*
+ * Checks the options (protect=vmfunc: -ENOTSUP naming KVM_CAP_EPT_VIEWS and docs/kvm-views.md
+ * unless netshm_views_supported(); then creates EPT view 1), adds the PCI function and the
+ * catch-all bus ranges. Call before the vCPUs are created. protect=none logs a warning.
+ */
+int netshm_vm_create(const struct netshm_vm_opts *o, struct netshm_vm **out, struct err *e)
+	__must_check;
+/* Removes every window (memslots, then munmap). Call after the front-end is destroyed. */
+void netshm_vm_destroy(struct netshm_vm *n);
+/* The callbacks for vu_front_opts.netshm_ops. */
+struct vu_front_netshm_ops netshm_vm_ops(struct netshm_vm *n);
+void netshm_vm_info(struct netshm_vm *n, struct vmm_netshm_info *out);
+/* The device, for tests and --stats. */
+struct netshm_dev *netshm_vm_dev(struct netshm_vm *n);
+
+#endif
