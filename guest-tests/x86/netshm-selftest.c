@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lib/netshm.c without a device or a switch: one guest plays the switch (it writes the region
+ * header and the flow tables into a region in its own RAM) and two ports (struct nshm a =
+ * port 0, b = port 1, attached with nshm_attach_mem()). No NIC: a frame that would take the
+ * switch path is not consumed, so nshm_tx_burst()'s return value tells which path it got.
+ * Checks the fast path itself (frames intact and in order, ring full, buffers recycled) and
+ * every hostile input of docs/vhost-user-shmem.md §3 we can write: torn, invalid and
+ * misdirected flow entries, a scribbled descriptor, header, avail index, used index and used
+ * id, a ring being re-initialised. Runs under our vmm and under QEMU (tests.cfg).
+ */
+#include "libguest.h"
+#include "netshm.h"
+#include "report.h"
+#include "virtio-net.h"
+
+static uint8_t region[NETSHM_REGION_SIZE(2)] __attribute__((aligned(4096)));
+static struct nshm a, b;
+static uint8_t frames[NSHM_BURST][128];
+static const uint8_t mac_a[6] = { 0x52, 0x54, 0, 0x5e, 0, 0x0a };
+static const uint8_t mac_b[6] = { 0x52, 0x54, 0, 0x5e, 0, 0x0b };
+static const uint8_t mac_x[6] = { 0x52, 0x54, 0, 0x5e, 0, 0x0c };
+static uint32_t seq_tx, seq_rx;
+static struct nshm_rx_mem peer_mem[NSHM_MAX_INBOUND];
+static uint64_t alias_pd[512] __attribute__((aligned(4096)));
+extern uint64_t pdpt[512];
+
+/*
+ * Peer-memory mode in one guest: port 1's "window" in port 0's view must show port 1's RAM,
+ * which is our own RAM. With peer = 32 GiB and stride = 32 GiB, window 1 is at 64 GiB: we map
+ * [64 GiB, 65 GiB) to physical [0, 1 GiB) (2 MiB pages), an alias of our RAM.
+ */
+static bool peer_setup(void)
+{
+	if (pdpt[64])
+		return false;
+	for (unsigned int i = 0; i < 512; i++)
+		alias_pd[i] = MiB(2) * i + 0x87;
+	pdpt[64] = (uint64_t)alias_pd | 0x7;
+	if (nshm_attach_mem(&a, region, 0, 2) || nshm_attach_mem(&b, region, 1, 2))
+		return false;
+	for (struct nshm *n = &a; n; n = n == &a ? &b : NULL) {
+		n->peer_mode = true;
+		n->regs.status |= NETSHM_STS_PEER;
+		n->regs.peer = GiB(32);
+		n->regs.peer_stride = GiB(32);
+		n->regs.peer_mapped = 0x3;
+	}
+	return nshm_init(&a, peer_mem) == 0 && nshm_init(&b, peer_mem + 1) == 0;
+}
+
+static volatile struct netshm_table *table(uint32_t sender)
+{
+	return (volatile struct netshm_table *)(region + NETSHM_TABLE_OFF +
+						 sender * NETSHM_TABLE_STRIDE);
+}
+
+/* The switch's writer side of §3: seq odd, fields, seq even, then gen. */
+static void sw_entry(uint32_t sender, unsigned int i, const uint8_t *mac, uint8_t peer,
+		     uint8_t flags)
+{
+	volatile struct netshm_table *t = table(sender);
+	volatile struct netshm_entry *e = &t->e[i];
+
+	e->seq++;
+	barrier();
+	for (int k = 0; k < 6; k++)
+		e->mac[k] = mac[k];
+	e->peer = peer;
+	e->flags = flags;
+	barrier();
+	e->seq++;
+	if (t->count < i + 1)
+		t->count = i + 1;
+	t->gen++;
+}
+
+static void sw_init(void)
+{
+	volatile struct netshm_hdr *h = (volatile struct netshm_hdr *)region;
+
+	h->version = NETSHM_VERSION;
+	h->nports = 2;
+	h->region_size = NETSHM_REGION_SIZE(2);
+	h->table_off = NETSHM_TABLE_OFF;
+	h->table_stride = NETSHM_TABLE_STRIDE;
+	h->pair_off = NETSHM_PAIR_OFF;
+	h->pair_stride = NETSHM_PAIR_STRIDE;
+	h->qsize = NETSHM_QSIZE;
+	h->buf_size = NETSHM_BUF_SIZE;
+	h->port_state[0] = h->port_state[1] = NETSHM_PORT_ATTACHED | 1u << NETSHM_PORT_EPOCH_SHIFT;
+	barrier();
+	h->magic = NETSHM_HDR_MAGIC;
+}
+
+/* Up to n frames a -> dst, each with the next sequence number; returns how many a took. */
+static unsigned int send(const uint8_t *dst, unsigned int n)
+{
+	struct vnet_pkt p[NSHM_BURST];
+	unsigned int k;
+
+	for (unsigned int i = 0; i < n; i++) {
+		memcpy(frames[i], dst, 6);
+		memcpy(frames[i] + 6, mac_a, 6);
+		put_be16(frames[i] + 12, 0x88b6);
+		put_be32(frames[i] + 14, seq_tx + i);
+		memset(frames[i] + 18, (uint8_t)(seq_tx + i), 60 - 18);
+		p[i] = (struct vnet_pkt){ frames[i], (uint16_t)(60 + (seq_tx + i) % 64) };
+	}
+	k = nshm_tx_burst(&a, NULL, p, n);
+	seq_tx += k;
+	return k;
+}
+
+/* Drains b; counts frames that are not the next expected one intact. */
+static unsigned int recv(unsigned int *bad)
+{
+	struct vnet_pkt p[NSHM_BURST];
+	unsigned int n, total = 0;
+
+	do {
+		n = nshm_rx_burst(&b, NULL, p, NSHM_BURST);
+		for (unsigned int i = 0; i < n; i++, seq_rx++) {
+			const uint8_t *f = p[i].data;
+
+			if (p[i].len != 60 + seq_rx % 64 || memcmp(f, mac_b, 6) ||
+			    get_be32(f + 14) != seq_rx || f[59] != (uint8_t)seq_rx)
+				(*bad)++;
+		}
+		total += n;
+	} while (n);
+	return total;
+}
+
+static struct nshm_in *b_in(void)
+{
+	return &b.in[0];		/* b's ring for frames from port 0 */
+}
+
+static void b_verify(void)
+{
+	struct vnet_pkt p[NSHM_BURST];
+
+	/* nshm_rx_burst looks at its own rings every 64th poll. */
+	for (int i = 0; i < 64; i++)
+		(void)nshm_rx_burst(&b, NULL, p, NSHM_BURST);
+}
+
+int main(void)
+{
+	unsigned int bad = 0, n, k;
+	uint64_t e0;
+
+	sw_init();
+	report(!nshm_attach_mem(&a, region, 0, 2) && !nshm_attach_mem(&b, region, 1, 2),
+	       "attach ports 0 and 1");
+	report(nshm_init(&a, NULL) == 0 && nshm_init(&b, NULL) == 0, "inbound rings set up");
+	report(b_in()->hdr->magic == NETSHM_PAIR_MAGIC && b_in()->hdr->space == NETSHM_SPACE_REGION &&
+	       b_in()->hdr->qsize == NETSHM_QSIZE && b_in()->hdr->epoch == 1,
+	       "pair (0 -> 1) header ready, region space, epoch 1");
+	{
+		struct nshm tmp;
+
+		((volatile struct netshm_hdr *)region)->qsize = 128;
+		report(nshm_attach_mem(&tmp, region, 0, 2) == -22, "region header with another qsize refused");
+		((volatile struct netshm_hdr *)region)->qsize = NETSHM_QSIZE;
+		report(nshm_attach_mem(&tmp, region, 2, 2) == -22, "port >= nports refused");
+	}
+
+	report_prefix_push("table");
+	report(send(mac_b, 1) == 0 && a.st.fast_tx == 0, "no entry: not fast");
+	sw_entry(0, 0, mac_b, 1, NETSHM_ENTRY_VALID);
+	report(nshm_fast_ready(&a, mac_b) && !nshm_fast_ready(&a, mac_x), "entry for b: fast");
+	table(0)->e[0].seq++;			/* a writer in the middle of an update */
+	table(0)->gen++;
+	e0 = a.st.table_bad;
+	report(!nshm_fast_ready(&a, mac_b) && a.st.table_bad > e0, "torn entry (odd seq) is absent");
+	table(0)->e[0].seq++;
+	table(0)->gen++;
+	report(nshm_fast_ready(&a, mac_b), "entry readable again");
+	sw_entry(0, 1, mac_x, 0, NETSHM_ENTRY_VALID);	/* names the table's own port */
+	sw_entry(0, 2, mac_a, 7, NETSHM_ENTRY_VALID);	/* peer >= nports */
+	e0 = a.st.table_bad;
+	report(!nshm_fast_ready(&a, mac_x) && !nshm_fast_ready(&a, mac_a) && a.st.table_bad >= e0 + 2,
+	       "entries naming our own port or a port >= nports are refused");
+	table(0)->count = 1000;
+	table(0)->gen++;
+	report(nshm_fast_ready(&a, mac_b), "count > 32 is capped");
+	table(0)->count = 3;
+	table(0)->gen++;
+	{
+		uint8_t mc[6] = { 0x01, 0x00, 0x5e, 0, 0, 1 };
+
+		sw_entry(0, 3, mc, 1, NETSHM_ENTRY_VALID);
+		report(!nshm_fast_ready(&a, mc), "a multicast destination is never fast");
+	}
+	report_prefix_pop();
+
+	report_prefix_push("fast path");
+	k = send(mac_b, NSHM_BURST);
+	n = recv(&bad);
+	report(k == NSHM_BURST && n == NSHM_BURST && !bad && a.st.fast_tx == NSHM_BURST &&
+	       b.st.fast_rx == NSHM_BURST, "32 frames a -> b intact, in order (%u, %u, bad %u)", k,
+	       n, bad);
+	k = 0;
+	while (send(mac_b, NSHM_BURST) == NSHM_BURST)
+		k += NSHM_BURST;
+	k += a.out[1].last_avail - (uint16_t)(NSHM_BURST + k);
+	report(a.st.ring_full > 0 && seq_tx - NSHM_BURST == NETSHM_QSIZE,
+	       "ring full after exactly %u frames (%u)", NETSHM_QSIZE, seq_tx - NSHM_BURST);
+	n = recv(&bad);
+	report(n == NETSHM_QSIZE && !bad, "receiver drains all %u, intact and in order", n);
+	for (unsigned int round = 0; round < 100; round++) {
+		send(mac_b, NSHM_BURST);
+		recv(&bad);
+	}
+	report(seq_rx == seq_tx && !bad && !b.st.rx_ring_errors && !a.st.tx_ring_errors,
+	       "100 more bursts: buffers recycled, %u frames, no errors", seq_rx);
+	a.force_slow = true;
+	report(send(mac_b, 1) == 0, "force_slow: not fast");
+	a.force_slow = false;
+	report_prefix_pop();
+
+	report_prefix_push("hostile");
+	/* A scribbled descriptor: the sender stops using the ring; the receiver notices it. */
+	{
+		uint16_t head = b_in()->avail_ring[a.out[1].last_avail & (NETSHM_QSIZE - 1)];
+		uint32_t ep = b_in()->epoch;
+
+		b_in()->desc[head].len = 8;
+		e0 = a.st.tx_ring_errors;
+		report(send(mac_b, 1) == 0 && a.st.tx_ring_errors == e0 + 1,
+		       "descriptor shorter than the frame: ring refused");
+		report(send(mac_b, 1) == 0, "and stays refused in the same epoch");
+		b_verify();
+		report(b_in()->epoch == ep + 1 && b.st.rx_reinits == 1,
+		       "receiver found its descriptor scribbled and re-initialised");
+		report(send(mac_b, 4) == 4 && recv(&bad) == 4 && !bad, "new epoch: fast again");
+	}
+	{
+		uint16_t head = b_in()->avail_ring[a.out[1].last_avail & (NETSHM_QSIZE - 1)];
+
+		b_in()->desc[head].addr = NETSHM_REGION_SIZE(2) - 30;	/* frame would cross the end */
+		report(send(mac_b, 1) == 0, "descriptor at the end of the region: refused");
+		b_verify();
+		b_in()->desc[b_in()->avail_ring[a.out[1].last_avail & 255]].addr = 0x100;
+		report(send(mac_b, 1) == 0, "descriptor into the control part: refused");
+		b_verify();
+		b_in()->desc[b_in()->avail_ring[a.out[1].last_avail & 255]].flags = 3;
+		report(send(mac_b, 1) == 0, "descriptor with NEXT: refused");
+		b_verify();
+		b_in()->avail_ring[a.out[1].last_avail & 255] = 300;
+		report(send(mac_b, 1) == 0, "avail entry >= qsize: refused");
+		b_verify();
+		report(send(mac_b, 1) == 1 && recv(&bad) == 1 && !bad, "fast again after each");
+	}
+	*b_in()->avail_idx += 1000;
+	report(send(mac_b, 1) == 0, "avail->idx jumped by 1000: refused");
+	b_verify();
+	report(send(mac_b, 1) == 1 && recv(&bad) == 1 && !bad, "receiver re-initialised: fast again");
+	{
+		volatile struct netshm_pair *h = b_in()->hdr;
+		uint64_t d = h->desc;
+
+		h->desc = NETSHM_REGION_SIZE(2) - 64;	/* desc table would leave the region */
+		h->epoch++;
+		report(send(mac_b, 1) == 0, "header with a desc table outside the region: refused");
+		h->desc = d;
+		h->epoch++;
+		h->qsize = 100;
+		report(send(mac_b, 1) == 0, "header with qsize 100: refused");
+		h->qsize = NETSHM_QSIZE;
+		h->magic = 0;
+		report(send(mac_b, 1) == 0, "magic 0 (re-initialising): not used");
+		b_verify();
+		report(send(mac_b, 1) == 1 && recv(&bad) == 1 && !bad, "fast again");
+	}
+	e0 = b.st.rx_reinits;
+	*b_in()->used_idx += 1000;
+	report(recv(&bad) == 0 && b.st.rx_reinits == e0 + 1,
+	       "used->idx jumped by 1000: ring re-initialised");
+	report(send(mac_b, 2) == 2 && recv(&bad) == 2 && !bad, "sender resynchronised: fast again");
+	{
+		struct vnet_pkt p[NSHM_BURST];
+
+		send(mac_b, 2);
+		b_in()->used_ring[(*b_in()->used_idx - 2) & 255].id = 300;
+		b_in()->used_ring[(*b_in()->used_idx - 1) & 255].len = 5000;
+		e0 = b.st.rx_ring_errors;
+		report(nshm_rx_burst(&b, NULL, p, NSHM_BURST) == 0 && b.st.rx_ring_errors == e0 + 2,
+		       "used id >= qsize and used len > 2048: skipped and counted");
+		seq_rx += 2;
+		nshm_init(&b, NULL);
+		report(send(mac_b, 3) == 3 && recv(&bad) == 3 && !bad, "after re-init: fast again");
+	}
+	/* What a removed region looks like (reads all ones): b stops polling, a stops sending. */
+	b_in()->hdr->magic = 0xffffffffu;
+	*b_in()->used_idx = 0xffff;
+	report(recv(&bad) == 0 && b.st.region_lost == 1 && !b_in()->active,
+	       "region gone (all ones): ring dropped, not re-initialised in a loop");
+	report(send(mac_b, 1) == 0, "and nobody sends into it");
+	nshm_init(&b, NULL);
+	report(send(mac_b, 2) == 2 && recv(&bad) == 2 && !bad, "nshm_init again: fast again");
+	report_prefix_pop();
+
+	{
+		/* Both sides on one vCPU, 64-byte frames: the cost of the ring code itself. */
+		uint64_t khz = tsc_khz() ? tsc_khz() : 1, t0 = rdtsc(), cyc, nf = 0;
+		struct vnet_pkt p[NSHM_BURST], in[NSHM_BURST];
+
+		for (unsigned int i = 0; i < NSHM_BURST; i++)
+			p[i] = (struct vnet_pkt){ frames[i], 64 };
+		for (unsigned int i = 0; i < NSHM_BURST; i++)
+			memcpy(frames[i], mac_b, 6);
+		while (rdtsc() - t0 < 200 * khz) {
+			unsigned int k = nshm_tx_burst(&a, NULL, p, NSHM_BURST);
+
+			nf += nshm_rx_burst(&b, NULL, in, NSHM_BURST);
+			(void)k;
+		}
+		nf += nshm_rx_burst(&b, NULL, in, NSHM_BURST);
+		cyc = rdtsc() - t0;
+		report_info("one vCPU sending and receiving 64-byte frames: %lu frames, %lu kpps, "
+			    "%lu cycles per frame (tx + rx)", nf, nf * khz / cyc,
+			    nf ? cyc / nf : 0);
+		seq_tx = seq_rx = 0;
+	}
+	report_prefix_push("peer mode");
+	if (peer_setup()) {
+		unsigned int k2, n2;
+		uint64_t e1;
+
+		seq_tx = seq_rx = 0;
+		bad = 0;
+		report(b_in()->hdr->space == NETSHM_SPACE_PEER &&
+		       b_in()->hdr->desc == (uint64_t)peer_mem[1].desc && b_in()->hdr->epoch >= 2,
+		       "pair header: peer space, the ring at its guest-physical address");
+		a.regs.peer_mapped = 0x1;		/* port 1's memory not mapped (yet) */
+		report(send(mac_b, 1) == 0, "window of the receiver not mapped: not fast");
+		a.regs.peer_mapped = 0x3;
+		k2 = send(mac_b, NSHM_BURST);
+		n2 = recv(&bad);
+		report(k2 == NSHM_BURST && n2 == NSHM_BURST && !bad,
+		       "32 frames through the receiver's own RAM, intact and in order");
+		for (unsigned int round = 0; round < 50; round++) {
+			send(mac_b, NSHM_BURST);
+			recv(&bad);
+		}
+		report(seq_rx == seq_tx && !bad, "50 more bursts: %u frames", seq_rx);
+		e1 = a.st.tx_ring_errors;
+		b_in()->desc[b_in()->avail_ring[a.out[1].last_avail & 255]].addr = GiB(NSHM_PEER_GIB);
+		report(send(mac_b, 1) == 0 && a.st.tx_ring_errors == e1 + 1,
+		       "descriptor beyond the mapped part of the window: refused");
+		b_verify();
+		report(send(mac_b, 1) == 1 && recv(&bad) == 1 && !bad, "re-initialised: fast again");
+	} else {
+		report(false, "could not set up the alias window");
+	}
+	pdpt[64] = 0;		/* not present again: nothing uses the alias any more */
+	report_prefix_pop();
+
+	sw_entry(0, 0, mac_b, 1, 0);			/* withdrawn (peer gone) */
+	report(send(mac_b, 1) == 0, "withdrawn entry: not fast");
+	report(b.st.fast_rx == a.st.fast_tx && !bad, "every frame sent fast arrived exactly once (%lu)",
+	       b.st.fast_rx);
+	nshm_print_stats("a", &a);
+	nshm_print_stats("b", &b);
+	return report_summary();
+}

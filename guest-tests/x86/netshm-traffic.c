@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vhost-user-shmem traffic generator and checker (tests/net/netshm-*.sh), on the first
+ * virtio-net NIC and the netshm device (lib/netshm.h). Every VM both sends and receives:
+ *	dst=MAC[,MAC...]  destinations (at most 7); frames=N to each (default 10000, <= 1M)
+ *	bcast=M           also M broadcast frames (always the switch path), mixed in
+ *	len=L             frame length 64..2000 (default 64)
+ *	senders=K         how many sources must send to us (default 0: receive nothing)
+ *	rx_frames=N       unicast frames each source sends us (default frames)
+ *	rx_bcast=M        broadcast frames each source sends (default bcast)
+ *	wait_fast=S       before sending, wait up to S seconds until every destination has a
+ *	                  usable fast ring (default 10; the switch must have learned them)
+ *	slow=1            force the switch path for everything (nshm.force_slow)
+ *	slow_kpps=R       at most R thousand frames per second through the switch path (default
+ *	                  5): the switch drops what the receiver's RX queue (256) cannot take,
+ *	                  and with three pollers on two cores the host deschedules a receiver
+ *	                  for milliseconds (measured: 1184 of 22000 dropped at 30 kpps, none at
+ *	                  5-10 kpps); 0 = no limit
+ *	timeout=S         give up after S seconds (default 60); linger=MS (default 300) keeps
+ *	                  receiving after everything arrived, to catch duplicates
+ *	netshm=0          no netshm device: plain virtio-net (to compare)
+ * Until its first data frame arrives a VM sends a broadcast hello every 100 ms, so that the
+ * switch learns its MAC and installs fast-path entries towards it.
+ *
+ * Frame: Ethernet header (ethertype 0x88b6), "NS", kind, source port, length, sequence per
+ * (source, destination) (broadcasts have their own), Internet checksum over the payload.
+ * The receiver keeps a bitmap per source and kind: a frame is bad (checksum, length, kind),
+ * a duplicate, out of range, or new; a sequence below the highest seen counts as reordered
+ * (allowed: the fast and the switch path may overtake each other).
+ * Exit 0 only if every expected frame arrived exactly once and intact and everything we had
+ * to send was sent; 1 otherwise; 2 bad arguments; 3 no device.
+ */
+#include "libguest.h"
+#include "netshm.h"
+#include "virtio-net.h"
+
+#define NT_ETHERTYPE	0x88b6		/* IEEE local experimental 2 */
+#define NT_MAX_DST	7
+#define NT_MAX_SRC	8
+#define NT_MAX_FRAMES	(1u << 20)
+#define NT_HDR		26		/* eth 14, "NS" 2, kind, port, len 2, seq 4, csum 2 */
+#define NT_NBUF		64		/* > 2 * burst: see nt_alloc() */
+#define NT_SLOW_BURST	64		/* switch-path frames saved up at most: RX queue / 4 */
+
+enum { KIND_DATA = 1, KIND_HELLO = 2, KIND_BCAST = 3 };
+
+struct nt_src {
+	uint64_t mac;
+	uint64_t got[2], dup[2], range[2], reord[2];
+	uint32_t max_seq[2];
+	bool any[2];
+	uint8_t seen[2][NT_MAX_FRAMES / 8];
+};
+
+static struct vnet nic;
+static struct nshm ns;
+static struct nt_src src[NT_MAX_SRC];
+static unsigned int nsrc;
+static struct nshm_rx_mem peer_mem[NSHM_MAX_INBOUND];	/* peer-memory mode: our rings */
+static uint8_t bufs[NT_NBUF][NETSHM_BUF_SIZE] __attribute__((aligned(64)));
+static unsigned int buf_next;
+
+static struct {
+	uint8_t dst[NT_MAX_DST][6];
+	unsigned int ndst;
+	uint64_t frames, bcast, len, senders, rx_frames, rx_bcast, wait_fast, timeout, linger;
+	uint64_t slow_kpps;
+	bool slow, use_ns;
+} cfg = {
+	.frames = 10000, .len = 64, .wait_fast = 10, .timeout = 60, .linger = 300, .slow_kpps = 5,
+	.use_ns = true, .rx_frames = ~0ull, .rx_bcast = ~0ull,
+};
+
+static uint64_t bad_frames, foreign, hellos, data_rx;
+
+static uint8_t *nt_alloc(void)
+{
+	/* At most one burst (32) is pending and it is the newest: 64 buffers never collide. */
+	return bufs[buf_next++ % NT_NBUF];
+}
+
+static void nt_fill(uint8_t *f, const uint8_t *dst, unsigned int kind, uint32_t seq, uint16_t len)
+{
+	const uint8_t *me = vnet_mac(&nic);
+	uint32_t x = seq * 2654435761u ^ (uint32_t)nshm_mac_key(me);
+
+	memcpy(f, dst, 6);
+	memcpy(f + 6, me, 6);
+	put_be16(f + 12, NT_ETHERTYPE);
+	f[14] = 'N';
+	f[15] = 'S';
+	f[16] = (uint8_t)kind;
+	f[17] = (uint8_t)ns.port;
+	put_be16(f + 18, len);
+	put_be32(f + 20, seq);
+	for (unsigned int i = NT_HDR; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		f[i] = (uint8_t)(x >> 16);
+	}
+	put_be16(f + 24, inet_csum(f + NT_HDR, len - NT_HDR));
+}
+
+static void nt_send_now(const uint8_t *dst, unsigned int kind, uint32_t seq)
+{
+	struct vnet_pkt p = { nt_alloc(), ETH_ZLEN + 4 };
+
+	nt_fill(p.data, dst, kind, seq, p.len);
+	if (cfg.use_ns)
+		(void)nshm_tx_burst(&ns, &nic, &p, 1);
+	else
+		(void)vnet_tx_burst(&nic, &p, 1);
+}
+
+static struct nt_src *nt_src_of(const uint8_t *mac)
+{
+	uint64_t k = nshm_mac_key(mac);
+
+	for (unsigned int i = 0; i < nsrc; i++)
+		if (src[i].mac == k)
+			return &src[i];
+	if (nsrc == NT_MAX_SRC)
+		return NULL;
+	src[nsrc].mac = k;
+	return &src[nsrc++];
+}
+
+static void nt_check(const struct vnet_pkt *p)
+{
+	static const uint8_t bc[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t *f = p->data;
+	unsigned int kind, k;
+	uint32_t seq, lim;
+	struct nt_src *s;
+
+	if (p->len < NT_HDR || get_be16(f + 12) != NT_ETHERTYPE || f[14] != 'N' || f[15] != 'S') {
+		foreign++;
+		return;
+	}
+	kind = f[16];
+	if (kind == KIND_HELLO) {
+		hellos++;
+		return;
+	}
+	if ((kind != KIND_DATA && kind != KIND_BCAST) || get_be16(f + 18) != p->len ||
+	    inet_csum(f + NT_HDR, p->len - NT_HDR) != get_be16(f + 24) ||
+	    memcmp(f, kind == KIND_DATA ? vnet_mac(&nic) : bc, 6)) {
+		bad_frames++;
+		return;
+	}
+	s = nt_src_of(f + 6);
+	if (!s) {
+		bad_frames++;
+		return;
+	}
+	k = kind == KIND_BCAST;
+	lim = (uint32_t)(k ? cfg.rx_bcast : cfg.rx_frames);
+	seq = get_be32(f + 20);
+	if (seq >= lim) {
+		s->range[k]++;
+		return;
+	}
+	if (s->seen[k][seq / 8] & (1u << (seq % 8))) {
+		s->dup[k]++;
+		return;
+	}
+	s->seen[k][seq / 8] |= (uint8_t)(1u << (seq % 8));
+	s->got[k]++;
+	if (!k)
+		data_rx++;
+	if (s->any[k] && seq < s->max_seq[k])
+		s->reord[k]++;
+	if (!s->any[k] || seq > s->max_seq[k])
+		s->max_seq[k] = seq;
+	s->any[k] = true;
+}
+
+static bool nt_rx_done(void)
+{
+	unsigned int full = 0;
+
+	for (unsigned int i = 0; i < nsrc; i++)
+		if (src[i].got[0] == cfg.rx_frames && src[i].got[1] == cfg.rx_bcast)
+			full++;
+	return full >= cfg.senders;
+}
+
+static void nt_poll_rx(void)
+{
+	struct vnet_pkt pkts[NSHM_BURST];
+	unsigned int n;
+
+	n = cfg.use_ns ? nshm_rx_burst(&ns, &nic, pkts, NSHM_BURST)
+		       : vnet_rx_burst(&nic, pkts, NSHM_BURST);
+	for (unsigned int i = 0; i < n; i++)
+		nt_check(&pkts[i]);
+}
+
+static bool parse_u(const char *key, uint64_t *out, uint64_t max)
+{
+	const char *v;
+	size_t len;
+
+	if (!cmdline_get(key, &v, &len))
+		return true;
+	return parse_size(v, len, out) && *out <= max;
+}
+
+static bool nt_args(void)
+{
+	uint64_t slow = 0, use = 1;
+	const char *v;
+	size_t len;
+
+	if (cmdline_get("dst", &v, &len)) {
+		for (size_t at = 0; at < len; at += 18) {
+			if (cfg.ndst == NT_MAX_DST || len - at < 17 ||
+			    !nshm_parse_mac(v + at, 17, cfg.dst[cfg.ndst]) ||
+			    (len - at > 17 && v[at + 17] != ','))
+				return false;
+			cfg.ndst++;
+		}
+	}
+	if (!parse_u("frames", &cfg.frames, NT_MAX_FRAMES) ||
+	    !parse_u("bcast", &cfg.bcast, NT_MAX_FRAMES) ||
+	    !parse_u("len", &cfg.len, 2000) || cfg.len < 64 ||
+	    !parse_u("senders", &cfg.senders, NT_MAX_SRC) ||
+	    !parse_u("wait_fast", &cfg.wait_fast, 3600) ||
+	    !parse_u("timeout", &cfg.timeout, 3600) ||
+	    !parse_u("linger", &cfg.linger, 60000) ||
+	    !parse_u("slow_kpps", &cfg.slow_kpps, 100000) ||
+	    !parse_u("slow", &slow, 1) || !parse_u("netshm", &use, 1))
+		return false;
+	if (cfg.rx_frames == ~0ull)
+		cfg.rx_frames = cfg.frames;
+	if (cfg.rx_bcast == ~0ull)
+		cfg.rx_bcast = cfg.bcast;
+	if (!parse_u("rx_frames", &cfg.rx_frames, NT_MAX_FRAMES) ||
+	    !parse_u("rx_bcast", &cfg.rx_bcast, NT_MAX_FRAMES))
+		return false;
+	cfg.slow = slow;
+	cfg.use_ns = use;
+	return true;
+}
+
+int main(void)
+{
+	static const uint8_t bc[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	uint64_t khz = tsc_khz() ? tsc_khz() : 1, t0, deadline, next_hello = 0, done_at = 0;
+	uint64_t total, sent = 0, bsent = 0, seq[NT_MAX_DST] = { 0 };
+	struct vnet_pkt q[NSHM_BURST];
+	unsigned int nq = 0, rot = 0;
+	int64_t tokens = 0;
+	uint64_t tb_last;
+	bool ok = true;
+	int r;
+
+	if (!nt_args()) {
+		printf("netshm-traffic: bad arguments (dst=MAC[,MAC] frames= bcast= len=64..2000 "
+		       "senders= rx_frames= rx_bcast= wait_fast= slow= timeout= linger= netshm=)\n");
+		return 2;
+	}
+	r = vnet_probe(0, &nic);
+	if (!r)
+		r = vnet_init(&nic, &VNET_CONF_DEFAULT);
+	if (r) {
+		printf("netshm-traffic: no usable virtio-net device (%d)\n", r);
+		return 3;
+	}
+	if (cfg.use_ns) {
+		r = nshm_probe(&ns, 10000);
+		if (!r)
+			r = nshm_init(&ns, peer_mem);
+		if (r) {
+			printf("netshm-traffic: no usable netshm device (%d)\n", r);
+			return 3;
+		}
+		ns.force_slow = cfg.slow;
+	}
+	printf("netshm-traffic: port %u/%u mac %02x:%02x:%02x:%02x:%02x:%02x, "
+	       "%u destinations x %lu frames, %lu broadcasts, len %lu, expecting %lu senders%s\n", ns.port, ns.nports,
+	       nic.mac[0], nic.mac[1], nic.mac[2], nic.mac[3], nic.mac[4], nic.mac[5], cfg.ndst,
+	       cfg.frames, cfg.bcast, cfg.len, cfg.senders, cfg.slow ? " (switch path forced)" : "");
+
+	t0 = tb_last = rdtsc();
+	deadline = t0 + cfg.timeout * 1000 * khz;
+	/* Wait (receiving, saying hello) until every destination is reachable the fast way. */
+	if (cfg.use_ns && !cfg.slow && cfg.ndst) {
+		uint64_t until = t0 + cfg.wait_fast * 1000 * khz;
+		unsigned int ready = 0;
+
+		while (rdtsc() < until) {
+			ready = 0;
+			for (unsigned int d = 0; d < cfg.ndst; d++)
+				ready += nshm_fast_ready(&ns, cfg.dst[d]);
+			if (ready == cfg.ndst)
+				break;
+			if (rdtsc() >= next_hello && !data_rx) {
+				nt_send_now(bc, KIND_HELLO, 0);
+				next_hello = rdtsc() + 100 * khz;
+			}
+			nt_poll_rx();
+		}
+		printf("netshm-traffic: %u of %u destinations fast after %lu ms\n", ready, cfg.ndst,
+		       (rdtsc() - t0) / khz);
+	}
+
+	total = cfg.frames * cfg.ndst;
+	while (rdtsc() < deadline) {
+		uint64_t now = rdtsc();
+
+		if (now >= next_hello && !data_rx && cfg.senders) {
+			nt_send_now(bc, KIND_HELLO, 0);
+			next_hello = now + 100 * khz;
+		}
+		/* Top the burst up, mixing broadcasts in proportion, then send what fits. */
+		while (nq < NSHM_BURST && (sent < total || bsent < cfg.bcast)) {
+			uint8_t *f = nt_alloc();
+
+			if (bsent < cfg.bcast && (sent == total || bsent * total <= sent * cfg.bcast)) {
+				nt_fill(f, bc, KIND_BCAST, (uint32_t)bsent++, (uint16_t)cfg.len);
+			} else {
+				unsigned int d = rot++ % cfg.ndst;
+
+				nt_fill(f, cfg.dst[d], KIND_DATA, (uint32_t)seq[d]++, (uint16_t)cfg.len);
+				sent++;
+			}
+			q[nq++] = (struct vnet_pkt){ f, (uint16_t)cfg.len };
+		}
+		/*
+		 * Switch-path token bucket (units: frames * kHz): slow_kpps frames per ms, at most
+		 * NT_SLOW_BURST saved up, so that a flow entry withdrawn after a long fast phase
+		 * does not release a saved-up flood onto the switch.
+		 */
+		if (cfg.slow_kpps) {
+			tokens += (int64_t)((now - tb_last) * cfg.slow_kpps);
+			if (tokens > (int64_t)(NT_SLOW_BURST * khz))
+				tokens = (int64_t)(NT_SLOW_BURST * khz);
+			tb_last = now;
+			if (nq && tokens <= 0) {
+				nt_poll_rx();
+				continue;
+			}
+		}
+		if (nq) {
+			uint64_t slow0 = cfg.use_ns ? ns.st.slow_tx : nic.st.tx_packets;
+			unsigned int k = cfg.use_ns ? nshm_tx_burst(&ns, &nic, q, nq)
+						    : vnet_tx_burst(&nic, q, nq);
+
+			tokens -= (int64_t)(((cfg.use_ns ? ns.st.slow_tx : nic.st.tx_packets) - slow0) *
+					    khz);
+
+			for (unsigned int i = k; i < nq; i++)
+				q[i - k] = q[i];
+			nq -= k;
+		}
+		nt_poll_rx();
+		if (!nq && sent == total && bsent == cfg.bcast && nt_rx_done()) {
+			if (!done_at)
+				done_at = now;
+			else if (now - done_at >= cfg.linger * khz)
+				break;
+		}
+	}
+	/* Frames handed to the NIC must have left it before we stop the VM. */
+	for (uint64_t until = rdtsc() + 1000 * khz; vnet_tx_inflight(&nic) && rdtsc() < until;)
+		cpu_relax();
+
+	if (nq || sent != total || bsent != cfg.bcast) {
+		printf("netshm-traffic: FAIL: sent only %lu of %lu frames and %lu of %lu broadcasts\n",
+		       sent - nq, total, bsent, cfg.bcast);
+		ok = false;
+	}
+	for (unsigned int i = 0; i < nsrc; i++) {
+		struct nt_src *s = &src[i];
+		bool good = s->got[0] == cfg.rx_frames && s->got[1] == cfg.rx_bcast &&
+			    !s->dup[0] && !s->dup[1] && !s->range[0] && !s->range[1];
+
+		printf("netshm-traffic: from %02x:%02x:%02x:%02x:%02x:%02x: data %lu/%lu dup %lu "
+		       "out-of-range %lu reordered %lu; bcast %lu/%lu dup %lu reordered %lu: %s\n",
+		       (unsigned int)(s->mac & 0xff), (unsigned int)(s->mac >> 8 & 0xff),
+		       (unsigned int)(s->mac >> 16 & 0xff), (unsigned int)(s->mac >> 24 & 0xff),
+		       (unsigned int)(s->mac >> 32 & 0xff), (unsigned int)(s->mac >> 40 & 0xff),
+		       s->got[0], cfg.rx_frames,
+		       s->dup[0], s->range[0], s->reord[0], s->got[1], cfg.rx_bcast, s->dup[1],
+		       s->reord[1], good ? "ok" : "BAD");
+		ok &= good;
+	}
+	if (!nt_rx_done()) {
+		printf("netshm-traffic: FAIL: %u sources seen, %lu expected complete\n", nsrc,
+		       cfg.senders);
+		ok = false;
+	}
+	if (bad_frames) {
+		printf("netshm-traffic: FAIL: %lu corrupt frames\n", bad_frames);
+		ok = false;
+	}
+	printf("netshm-traffic: hellos %lu, foreign %lu, %lu ms\n", hellos, foreign,
+	       (rdtsc() - t0) / khz);
+	if (cfg.use_ns)
+		nshm_print_stats("netshm-traffic", &ns);
+	printf("netshm-traffic: %s\n", ok ? "PASS" : "FAIL");
+	return ok ? 0 : 1;
+}
