@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/netshm-abi.h"
 #include "virtio/net.h"
 #include "virtio/vhost-user/frontend.h"
 #include "virtio/vhost-user/msg.h"
@@ -40,7 +41,7 @@
 #define REPLY_TIMEOUT_S	5	/* a back-end that does not answer at all is dropped */
 #define RETRY_MS	100	/* first client connect: poll interval */
 
-enum { TAG_WAKE = 0x1000, TAG_LISTEN, TAG_SOCK, TAG_TIMER };
+enum { TAG_WAKE = 0x1000, TAG_LISTEN, TAG_SOCK, TAG_TIMER, TAG_BACK };
 
 struct vu_front {
 	struct virtio_dev vdev;
@@ -73,6 +74,14 @@ struct vu_front {
 	unsigned int active_pairs;
 	struct vu_front_stats stats;
 	char why[160];
+
+	/* netshm (docs/vhost-user-shmem.md), under lock. */
+	unsigned int ns_mode;		/* 0 off, VU_NETSHM_MODE_* */
+	struct vu_front_netshm_ops ns_ops;
+	uint64_t ns_window;
+	int bsock;			/* back-end channel (peer mode), -1 if none */
+	bool ns_attached;		/* ns_ops.attach succeeded on this connection */
+	uint32_t ns_port, ns_nports;
 };
 
 static bool vf_has_pf(const struct vu_front *f, unsigned int bit)
@@ -94,6 +103,37 @@ static void vf_set_link(struct vu_front *f, bool up)
 }
 
 /* ---- one request, its reply ---- */
+
+static void vf_serve_backend(struct vu_front *f);
+
+/*
+ * Waits (lock held) until the main socket has a reply, serving the back-end channel
+ * meanwhile: a back-end may send PEER_MAP and wait for our ack before it answers us (vmm-switch
+ * does so right after the NETSHM_ATTACH reply), which would otherwise stall both sides until
+ * one times out. Returns with the socket readable, after REPLY_TIMEOUT_S (the receive then
+ * times out by itself), or with f->sock < 0 if serving the channel dropped the session.
+ */
+static void vf_wait_reply(struct vu_front *f)
+{
+	uint64_t deadline = now_ns() + REPLY_TIMEOUT_S * 1000000000ull;
+
+	while (f->bsock >= 0 && f->sock >= 0) {
+		struct pollfd p[2] = { { .fd = f->sock, .events = POLLIN },
+				       { .fd = f->bsock, .events = POLLIN } };
+		uint64_t now = now_ns();
+		int n;
+
+		if (now >= deadline)
+			return;
+		n = poll(p, 2, (int)((deadline - now + 999999) / 1000000));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || p[0].revents)
+			return;
+		if (p[1].revents)
+			vf_serve_backend(f);
+	}
+}
 
 /*
  * Sends m and, if the request has a reply body (or REPLY_ACK is on), waits for the reply and
@@ -119,6 +159,9 @@ static int vf_call(struct vu_front *f, struct vu_msg *m, struct vu_msg *reply)
 		return 0;
 	if (!reply)
 		reply = &tmp;
+	vf_wait_reply(f);
+	if (f->sock < 0)
+		return -ENOTCONN;	/* the back-end channel failed meanwhile: dropped */
 	r = vu_msg_recv_checked(f->sock, VU_BACK_REPLY, reply, f->why, sizeof(f->why));
 	if (r) {
 		if (r == -EAGAIN)
@@ -128,8 +171,9 @@ static int vf_call(struct vu_front *f, struct vu_msg *m, struct vu_msg *reply)
 			f->stats.bad_replies++;
 		return -EPROTO;
 	}
-	/* The checked reply carries no fd (no reply we ask for has any); close defensively. */
-	vu_msg_close_fds(reply);
+	/* Only NETSHM_ATTACH's reply carries an fd (its caller owns it); close the rest. */
+	if (ri->reply_fds == VU_FD_NONE || reply->hdr.request != m->hdr.request)
+		vu_msg_close_fds(reply);
 	if (reply->hdr.request != m->hdr.request) {
 		f->stats.bad_replies++;
 		snprintf(f->why, sizeof(f->why), "reply to %s while waiting for %s",
@@ -221,6 +265,8 @@ static void vf_arm_retry(struct vu_front *f)
 	}
 }
 
+static void vf_netshm_end(struct vu_front *f);
+
 /* Drops the session (lock held): link down, rings forgotten, reconnect armed. */
 static void vf_drop(struct vu_front *f, const char *why)
 {
@@ -230,6 +276,7 @@ static void vf_drop(struct vu_front *f, const char *why)
 	close(f->sock);
 	f->sock = -1;
 	f->connected = false;
+	vf_netshm_end(f);
 	if (f->started)
 		f->resume = true;
 	f->started = false;
@@ -238,6 +285,225 @@ static void vf_drop(struct vu_front *f, const char *why)
 		f->fd_mode ? "" : ", waiting for it to come back");
 	vf_set_link(f, false);
 	vf_arm_retry(f);
+}
+
+/* ---- netshm: the session part (docs/vhost-user-shmem.md §1, §2) ---- */
+
+/* The connection is gone (lock held): back-end channel closed, the VMM unmaps everything. */
+static void vf_netshm_end(struct vu_front *f)
+{
+	if (f->bsock >= 0) {
+		epoll_ctl(f->epfd, EPOLL_CTL_DEL, f->bsock, NULL);
+		close(f->bsock);
+		f->bsock = -1;
+	}
+	if (f->ns_attached) {
+		f->ns_attached = false;
+		f->ns_ops.detach(f->ns_ops.opaque);
+	}
+}
+
+/* Peer mode: SET_BACKEND_REQ_FD with one end of a socketpair; we serve the other. */
+static int vf_backend_channel(struct vu_front *f)
+{
+	struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_BACK };
+	struct vu_msg m;
+	int sv[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		snprintf(f->why, sizeof(f->why), "back-end channel: socketpair: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	/* A message that stops half way must not hold the thread for ever. */
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	vu_msg_init(&m, VU_REQ_SET_BACKEND_REQ_FD, 0);
+	m.fds[0] = sv[1];
+	m.nfds = 1;
+	r = vf_call(f, &m, NULL);
+	close(sv[1]);		/* the back-end has its copy now (or never will) */
+	if (r) {
+		close(sv[0]);
+		return r;
+	}
+	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, sv[0], &ev)) {
+		r = -errno;
+		snprintf(f->why, sizeof(f->why), "back-end channel: epoll: %s", strerror(errno));
+		close(sv[0]);
+		return r;
+	}
+	f->bsock = sv[0];
+	return 0;
+}
+
+/* NETSHM_ATTACH and its reply, checked as §2 says; then the region goes to the VMM. */
+static int vf_netshm_attach(struct vu_front *f)
+{
+	const struct vu_netshm_attach_reply *rp;
+	struct vu_msg m, rep;
+	struct stat st;
+	int r;
+
+	vu_msg_init(&m, VU_REQ_NETSHM_ATTACH, sizeof(struct vu_netshm_attach));
+	m.payload.netshm_attach = (struct vu_netshm_attach){ .version = NETSHM_VERSION,
+							     .mode = f->ns_mode };
+	r = vf_call(f, &m, &rep);
+	if (r)
+		return r;
+	rp = &rep.payload.netshm_attach_reply;
+	if (rp->status) {
+		snprintf(f->why, sizeof(f->why), "back-end refused NETSHM_ATTACH (%s mode): %s",
+			 f->ns_mode == VU_NETSHM_MODE_PEER ? "peer" : "shared",
+			 rp->status < 4096 ? strerror((int)rp->status) : "unknown status");
+		r = -EPROTO;
+		goto out;
+	}
+	/* vu_msg_check() did these already; they are what makes the mapping safe: again. */
+	if (rep.nfds != 1 || rp->nports < 2 || rp->nports > NETSHM_MAX_PORTS ||
+	    rp->port >= rp->nports || rp->region_size != NETSHM_REGION_SIZE(rp->nports)) {
+		f->stats.bad_replies++;
+		snprintf(f->why, sizeof(f->why), "NETSHM_ATTACH reply: port %u of %u, size 0x%llx, "
+			 "%u fds", rp->port, rp->nports, (unsigned long long)rp->region_size,
+			 rep.nfds);
+		r = -EPROTO;
+		goto out;
+	}
+	if (fstat(rep.fds[0], &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < rp->region_size) {
+		f->stats.bad_replies++;
+		snprintf(f->why, sizeof(f->why), "NETSHM_ATTACH: the region fd is not a file of "
+			 "at least 0x%llx bytes", (unsigned long long)rp->region_size);
+		r = -EPROTO;
+		goto out;
+	}
+	r = f->ns_ops.attach(f->ns_ops.opaque, rep.fds[0], rp->region_size, rp->port,
+			     rp->nports);
+	if (r) {
+		snprintf(f->why, sizeof(f->why), "mapping the netshm region: %s", strerror(-r));
+		r = -EPROTO;
+		goto out;
+	}
+	f->ns_attached = true;
+	f->ns_port = rp->port;
+	f->ns_nports = rp->nports;
+	f->stats.ns_attaches++;
+	pr_info("%s: netshm attached: port %u of %u, region 0x%llx bytes", f->vdev.name,
+		rp->port, rp->nports, (unsigned long long)rp->region_size);
+out:
+	vu_msg_close_fds(&rep);
+	return r;
+}
+
+/* The protocol features netshm needs, and the back-end channel; then the attach. */
+static int vf_netshm_setup(struct vu_front *f)
+{
+	if (!vf_has_pf(f, VU_PF_NETSHM)) {
+		snprintf(f->why, sizeof(f->why), "shmem=%s needs the back-end's NETSHM protocol "
+			 "feature (bit %d), which it does not offer: is it vmm-switch --netshm?",
+			 f->ns_mode == VU_NETSHM_MODE_PEER ? "peer" : "shared", VU_PF_NETSHM);
+		return -EPROTO;
+	}
+	if (f->ns_mode == VU_NETSHM_MODE_PEER) {
+		if (!vf_has_pf(f, VU_PF_BACKEND_REQ) || !vf_has_pf(f, VU_PF_REPLY_ACK)) {
+			snprintf(f->why, sizeof(f->why), "shmem=peer needs the back-end's "
+				 "BACKEND_REQ and REPLY_ACK protocol features");
+			return -EPROTO;
+		}
+		int r = vf_backend_channel(f);
+
+		if (r)
+			return r;
+	}
+	return vf_netshm_attach(f);
+}
+
+/* One PEER_MAP (lock held): 0 or -errno for the REPLY_ACK. Closes m's fds. */
+static int vf_peer_map(struct vu_front *f, struct vu_msg *m)
+{
+	const struct vu_netshm_peer_map *pm = &m->payload.netshm_peer_map;
+	char why[160];
+	int r = 0;
+
+	if (!vu_netshm_peer_map_valid(pm, f->ns_nports, f->ns_port, f->ns_window, why,
+				      sizeof(why))) {
+		pr_warn("%s: PEER_MAP refused: %s", f->vdev.name, why);
+		r = -EINVAL;
+		goto out;
+	}
+	for (uint32_t i = 0; i < pm->mem.nregions; i++) {
+		const struct vu_mem_region *reg = &pm->mem.regions[i];
+		struct stat st;
+		uint64_t end;
+
+		if (__builtin_add_overflow(reg->mmap_offset, reg->size, &end) ||
+		    fstat(m->fds[i], &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < end) {
+			pr_warn("%s: PEER_MAP refused: region %u fd is not a file of at least "
+				"0x%llx bytes", f->vdev.name, i, (unsigned long long)end);
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	r = f->ns_ops.peer_map(f->ns_ops.opaque, pm->port, &pm->mem, m->fds);
+	if (r)
+		pr_warn("%s: PEER_MAP of port %u failed: %s", f->vdev.name, pm->port,
+			strerror(-r));
+	else
+		f->stats.ns_peer_maps++;
+out:
+	vu_msg_close_fds(m);
+	return r;
+}
+
+/*
+ * One request from the back-end channel (lock held). A malformed or unexpected request is
+ * refused with a non-zero REPLY_ACK and the session goes on (§2); a channel that fails
+ * (hang-up, broken stream, reply cannot be sent) drops the session.
+ */
+static void vf_serve_backend(struct vu_front *f)
+{
+	struct vu_msg m;
+	char why[160];
+	int r, status;
+
+	r = vu_msg_recv(f->bsock, &m, why, sizeof(why));
+	if (r) {
+		vf_drop(f, r == -ECONNRESET ? "back-end channel closed" : why);
+		return;
+	}
+	r = vu_msg_check_or_close(&m, VU_BACK_REQ, why, sizeof(why));
+	if (r == -EPROTO) {		/* header nonsense: nothing to answer to */
+		f->stats.ns_refused++;
+		pr_warn("%s: back-end request refused: %s", f->vdev.name, why);
+		return;
+	}
+	if (r) {
+		status = r;
+		pr_warn("%s: back-end request refused: %s", f->vdev.name, why);
+	} else if (!f->ns_attached || f->ns_mode != VU_NETSHM_MODE_PEER) {
+		vu_msg_close_fds(&m);	/* §1: not negotiated here: unknown */
+		status = -EOPNOTSUPP;
+	} else if (m.hdr.request == VU_BREQ_NETSHM_PEER_MAP) {
+		status = vf_peer_map(f, &m);
+	} else if (m.hdr.request == VU_BREQ_NETSHM_PEER_UNMAP) {
+		uint32_t port = m.payload.netshm_peer.port;
+
+		status = port < f->ns_nports && !m.payload.netshm_peer.reserved ? 0 : -EINVAL;
+		if (!status) {
+			f->ns_ops.peer_unmap(f->ns_ops.opaque, port);
+			f->stats.ns_peer_unmaps++;
+		}
+	} else {
+		vu_msg_close_fds(&m);	/* e.g. CONFIG_CHANGE_MSG: we asked for none */
+		status = -EOPNOTSUPP;
+	}
+	if (status)
+		f->stats.ns_refused++;
+	if (vu_msg_need_reply(&m)) {
+		r = vu_msg_send_ack(f->bsock, &m, (uint64_t)-status);
+		if (r)
+			vf_drop(f, "cannot answer on the back-end channel");
+	}
 }
 
 static int vf_negotiate(struct vu_front *f)
@@ -263,7 +529,8 @@ static int vf_negotiate(struct vu_front *f)
 		r = vf_get_u64(f, VU_REQ_GET_PROTOCOL_FEATURES, &pf);
 		if (r)
 			return r;
-		pf &= PF_WANT;
+		pf &= PF_WANT | (f->ns_mode ? F(VU_PF_NETSHM) : 0) |
+		      (f->ns_mode == VU_NETSHM_MODE_PEER ? F(VU_PF_BACKEND_REQ) : 0);
 		if (f->pairs == 1)
 			pf &= ~F(VU_PF_MQ);
 		r = vf_u64(f, VU_REQ_SET_PROTOCOL_FEATURES, pf);
@@ -286,6 +553,11 @@ static int vf_negotiate(struct vu_front *f)
 				 (unsigned long long)nq, f->pairs);
 			return -EPROTO;
 		}
+	}
+	if (f->ns_mode) {
+		r = vf_netshm_setup(f);
+		if (r)
+			return r;
 	}
 	f->backend_features = feat;
 	f->connected = true;
@@ -671,6 +943,17 @@ static void vf_event(struct vu_front *f, uint32_t tag)
 		pthread_mutex_unlock(&f->lock);
 		break;
 	}
+	case TAG_BACK: {
+		struct pollfd p = { .fd = -1, .events = POLLIN };
+
+		pthread_mutex_lock(&f->lock);
+		/* Stale events (served inside vf_call, or a dropped session) are skipped. */
+		p.fd = f->bsock;
+		if (p.fd >= 0 && poll(&p, 1, 0) == 1)
+			vf_serve_backend(f);
+		pthread_mutex_unlock(&f->lock);
+		break;
+	}
 	case TAG_LISTEN:
 		s = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (s < 0)
@@ -755,6 +1038,14 @@ static int vf_check_opts(const struct vu_front_opts *o, const struct gmem *gm, s
 	for (unsigned int q = 0; q < 2 * o->pairs; q++)
 		if (o->kick_fds[q] < 0)
 			return err_set(e, -EINVAL, "vhost-user: no kick fd for queue %u", q);
+	if (o->netshm_mode && o->netshm_mode != VU_NETSHM_MODE_SHARED &&
+	    o->netshm_mode != VU_NETSHM_MODE_PEER)
+		return err_set(e, -EINVAL, "vhost-user: netshm mode %u", o->netshm_mode);
+	if (o->netshm_mode && (!o->netshm_ops.attach || !o->netshm_ops.detach ||
+			       !o->netshm_ops.peer_map || !o->netshm_ops.peer_unmap))
+		return err_set(e, -EINVAL, "vhost-user: netshm without its callbacks");
+	if (o->netshm_mode == VU_NETSHM_MODE_PEER && !o->netshm_peer_window)
+		return err_set(e, -EINVAL, "vhost-user: netshm peer mode without a peer window");
 	return 0;
 }
 
@@ -812,7 +1103,10 @@ int vu_front_create(const struct vu_front_opts *o, const struct gmem *gm, struct
 	f->nvq = f->ndq + (o->pairs > 1);
 	f->server = o->server;
 	f->fd_mode = o->fd >= 0;
-	f->sock = f->epfd = f->wake_fd = f->timer_fd = f->listen_fd = -1;
+	f->sock = f->epfd = f->wake_fd = f->timer_fd = f->listen_fd = f->bsock = -1;
+	f->ns_mode = o->netshm_mode;
+	f->ns_ops = o->netshm_ops;
+	f->ns_window = o->netshm_peer_window;
 	f->active_pairs = 1;
 	memcpy(f->mac, o->mac, sizeof(f->mac));
 	for (unsigned int q = 0; q < 2 * VU_FRONT_MAX_PAIRS; q++)
@@ -910,6 +1204,7 @@ void vu_front_destroy(struct vu_front *f)
 	}
 	if (f->sock >= 0)
 		close(f->sock);
+	vf_netshm_end(f);	/* the VMM unmaps while it still can: before it goes */
 	if (f->listen_fd >= 0) {
 		close(f->listen_fd);
 		unlink(f->addr.sun_path);
