@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine (as root, or with sudo):
 #   tools/setup.sh run    install build dependencies, build, boot the bundled guest
-#   tools/setup.sh test   install, build, run every test, then again under ASan+UBSan
+#   tools/setup.sh test   install, build, run every test, then again under ASan+UBSan;
+#                         fuzz the vhost-user parser; build the KVM patch series
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -59,6 +60,11 @@ test)
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DFUZZ=ON -DBUILD_TESTING=OFF >/dev/null
 	cmake --build build-fuzz -j "$jobs" --target fuzz_vu_msg
 	(cd build-fuzz && ctest --output-on-failure -L fuzz)
+	# The KVM patch series (docs/kvm-views.md): apply to Debian's linux-source-6.12,
+	# checkpatch, build the KVM modules and the selftest. Once, not per build flavour.
+	kv=$(mktemp -d /tmp/kvm-views-ci.XXXXXX)
+	trap 'rm -rf "$kv"' EXIT
+	bash arch/x86/kvm-patch/build.sh "$kv"
 	;;
 *)
 	echo "usage: $0 run|test" >&2
