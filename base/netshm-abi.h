@@ -136,10 +136,20 @@ struct netshm_pair {
 #define NETSHM_REG_PSTRIDE_LO	0x30
 #define NETSHM_REG_PSTRIDE_HI	0x34
 #define NETSHM_REG_PEER_MAPPED	0x38	/* bit p: port p's memory is mapped in its window now */
+#define NETSHM_REG_PEER_VIEW	0x3c	/* STS_VIEWS: the EPT view the peer windows exist in (>= 1) */
 
 #define NETSHM_STS_REGION	0x1u	/* the region is mapped at REGION */
 #define NETSHM_STS_PEER		0x2u	/* peer-memory mode (protect=none or vmfunc) */
 #define NETSHM_STS_CTRL_RO	0x4u	/* the control part is read-only to the guest */
-#define NETSHM_STS_VIEWS	0x8u	/* protect=vmfunc: peer windows exist only in EPT view 1 */
+#define NETSHM_STS_VIEWS	0x8u	/* protect=vmfunc: peer windows exist only in view PEER_VIEW */
+/* With STS_VIEWS exactly one of these says how the guest switches views (docs/kvm-views.md): */
+#define NETSHM_STS_VMFUNC	0x10u	/* VMFUNC leaf 0: EAX = 0, ECX = view; no exit, any CPL */
+#define NETSHM_STS_HCALL	0x20u	/* hypercall NETSHM_HC_VIEW_SWITCH, RBX = view; any CPL */
+
+/*
+ * = KVM_HC_EPT_VIEW_SWITCH of arch/x86/kvm-patch/kvm-views-uapi.h (vmm/netshm.c checks): RAX =
+ * this, RBX = view, RCX = RDX = RSI = 0; VMCALL on Intel, VMMCALL on AMD; RAX = 0 on success.
+ */
+#define NETSHM_HC_VIEW_SWITCH	0x564d0001u
 
 #endif

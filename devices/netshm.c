@@ -62,6 +62,7 @@ static uint32_t reg_locked(const struct netshm_dev *d, uint32_t off)
 	case NETSHM_REG_PSTRIDE_LO:	return (uint32_t)s->peer_stride;
 	case NETSHM_REG_PSTRIDE_HI:	return (uint32_t)(s->peer_stride >> 32);
 	case NETSHM_REG_PEER_MAPPED:	return s->peer_mapped;
+	case NETSHM_REG_PEER_VIEW:	return s->peer_view;
 	default:			return 0;	/* reserved */
 	}
 }

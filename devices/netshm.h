@@ -36,6 +36,7 @@ struct netshm_dev_state {
 	uint64_t region_gpa, region_size;
 	uint64_t peer_base, peer_stride;
 	uint32_t peer_mapped;		/* bit p: port p's RAM is in its window */
+	uint32_t peer_view;		/* STS_VIEWS: EPT view of the peer windows, else 0 */
 };
 
 struct netshm_dev_stats {

@@ -53,12 +53,60 @@ unsigned int netshm_slots_used(const struct netshm_slots *s)
 	return (unsigned int)__builtin_popcountll(s->used);
 }
 
+/* ---- KVM, through a table a test can replace ---- */
+
+BUILD_BUG_ON(NETSHM_HC_VIEW_SWITCH != KVM_HC_EPT_VIEW_SWITCH);
+
+static int real_check_extension(void *ctx, unsigned long cap)
+{
+	return kvm_ioctl_val(*(int *)ctx, KVM_CHECK_EXTENSION, cap);
+}
+
+static int real_create_ept_view(void *ctx, unsigned long flags)
+{
+	return kvm_ioctl_val(*(int *)ctx, KVM_CREATE_EPT_VIEW, flags);
+}
+
+static int real_set_ept_view_access(void *ctx, const struct kvm_ept_view_access *a)
+{
+	return kvm_ioctl(*(int *)ctx, KVM_SET_EPT_VIEW_ACCESS, a);
+}
+
+static int real_set_memory_region(void *ctx, const struct kvm_userspace_memory_region *r)
+{
+	return kvm_ioctl(*(int *)ctx, KVM_SET_USER_MEMORY_REGION, r);
+}
+
+const struct netshm_kvm_ops netshm_kvm_real = {
+	.check_extension = real_check_extension,
+	.create_ept_view = real_create_ept_view,
+	.set_ept_view_access = real_set_ept_view_access,
+	.set_memory_region = real_set_memory_region,
+};
+
+enum netshm_view_switch netshm_views_decide(int cap, const char **why)
+{
+	const char *w = NULL;
+
+	if (cap <= 0)
+		w = "this KVM does not have it";
+	else if ((cap & KVM_EPT_VIEWS_CAP_COUNT_MASK) < 2)
+		w = "this KVM offers fewer than two views";
+	else if (cap & KVM_EPT_VIEWS_CAP_VMFUNC)
+		return NETSHM_SWITCH_VMFUNC;
+	else if (cap & KVM_EPT_VIEWS_CAP_HYPERCALL)
+		return NETSHM_SWITCH_HYPERCALL;
+	else
+		w = "this KVM offers neither VMFUNC nor the view-switch hypercall";
+	if (why)
+		*why = w;
+	return NETSHM_SWITCH_NONE;
+}
+
 bool netshm_views_supported(int fd)
 {
-	int r = kvm_ioctl_val(fd, KVM_CHECK_EXTENSION, KVM_CAP_EPT_VIEWS);
-
-	return r > 0 && (r & KVM_EPT_VIEWS_CAP_COUNT_MASK) >= 2 &&
-	       (r & (KVM_EPT_VIEWS_CAP_VMFUNC | KVM_EPT_VIEWS_CAP_HYPERCALL));
+	return netshm_views_decide(real_check_extension(&fd, KVM_CAP_EPT_VIEWS), NULL) !=
+	       NETSHM_SWITCH_NONE;
 }
 
 /* ---- the windows ---- */
@@ -76,7 +124,10 @@ struct netshm_vm {
 	struct netshm_dev dev;
 	bool dev_ready, bus_ready;
 	unsigned int pci_slot;
+	const struct netshm_kvm_ops *kvm;
+	void *kvm_ctx;
 	int view;			/* protect=vmfunc: EPT view of the peer windows, else 0 */
+	enum netshm_view_switch how;	/* ... and how the guest gets there */
 	struct netshm_slots slots;
 
 	bool attached;
@@ -95,7 +146,7 @@ static int ns_view_access(struct netshm_vm *n, uint32_t view, uint32_t slot, uin
 {
 	struct kvm_ept_view_access a = { .view = view, .slot = slot, .access = access };
 
-	return kvm_ioctl(n->o.vm_fd, KVM_SET_EPT_VIEW_ACCESS, &a);
+	return n->kvm->set_ept_view_access(n->kvm_ctx, &a);
 }
 
 static int ns_set_slot(struct netshm_vm *n, const struct ns_map *m, bool ro)
@@ -105,7 +156,15 @@ static int ns_set_slot(struct netshm_vm *n, const struct ns_map *m, bool ro)
 		.memory_size = m->len, .userspace_addr = (uintptr_t)m->hva,
 	};
 
-	return kvm_ioctl(n->o.vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	return n->kvm->set_memory_region(n->kvm_ctx, &r);
+}
+
+/* Size 0 deletes the memslot, from every view at once. */
+static int ns_del_slot(struct netshm_vm *n, const struct ns_map *m)
+{
+	struct kvm_userspace_memory_region r = { .slot = m->slot, .guest_phys_addr = m->gpa };
+
+	return n->kvm->set_memory_region(n->kvm_ctx, &r);
 }
 
 #define ACCESS_RWX	(KVM_EPT_VIEW_ACCESS_READ | KVM_EPT_VIEW_ACCESS_WRITE | KVM_EPT_VIEW_ACCESS_EXEC)
@@ -115,9 +174,8 @@ static int ns_set_slot(struct netshm_vm *n, const struct ns_map *m, bool ro)
  * default is "none" while a peer slot is created, so the window never exists outside the peer
  * view, not even for a moment (docs/kvm-views.md §1); the peer view gets RW.
  */
-static int ns_set_peer_slot(struct netshm_vm *n, const struct ns_map *m)
+static int ns_set_peer_slot(struct netshm_vm *n, const struct ns_map *m, bool *stuck)
 {
-	struct kvm_userspace_memory_region del = { .slot = m->slot, .guest_phys_addr = m->gpa };
 	int r = ns_view_access(n, 0, KVM_EPT_VIEW_SLOT_DEFAULT, 0), r2;
 
 	if (r)
@@ -125,25 +183,29 @@ static int ns_set_peer_slot(struct netshm_vm *n, const struct ns_map *m)
 	r = ns_set_slot(n, m, false);
 	r2 = ns_view_access(n, 0, KVM_EPT_VIEW_SLOT_DEFAULT, ACCESS_RWX);
 	if (r2)
-		pr_err("netshm: restoring EPT view 0's default access: %s", strerror(-r2));
+		pr_err("netshm: restoring EPT view 0's default access: %s; memslots created "
+		       "from now on are invisible in view 0", strerror(-r2));
 	if (r)
-		return r;
-	r = ns_view_access(n, (uint32_t)n->view, m->slot,
-			   KVM_EPT_VIEW_ACCESS_READ | KVM_EPT_VIEW_ACCESS_WRITE);
-	if (r && kvm_ioctl(n->o.vm_fd, KVM_SET_USER_MEMORY_REGION, &del))
-		pr_err("netshm: cannot remove memslot %u again", m->slot);
+		return r;	/* no slot was created */
+	/* With view 0's default stuck at "none" the slot is fine but the VM is not: refuse. */
+	r = r2 ? r2 : ns_view_access(n, (uint32_t)n->view, m->slot,
+				     KVM_EPT_VIEW_ACCESS_READ | KVM_EPT_VIEW_ACCESS_WRITE);
+	if (r && ns_del_slot(n, m)) {
+		pr_err("netshm: cannot remove memslot %u at 0x%llx again; keeping its mapping",
+		       m->slot, (unsigned long long)m->gpa);
+		*stuck = true;
+	}
 	return r;
 }
 
 /* Memslot first, then munmap (netshm.h). */
 static void ns_unmap(struct netshm_vm *n, struct ns_map *m)
 {
-	struct kvm_userspace_memory_region r = { .slot = m->slot, .guest_phys_addr = m->gpa };
 	int ret;
 
 	if (!m->used)
 		return;
-	ret = kvm_ioctl(n->o.vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	ret = ns_del_slot(n, m);
 	if (ret) {
 		/* KVM still points at the pages: keep them mapped rather than leave it a
 		 * dangling address; the slot id stays taken. */
@@ -165,6 +227,7 @@ static int ns_map(struct netshm_vm *n, struct ns_map *m, int fd, uint64_t off, u
 		  uint64_t len, int prot, bool populate, bool peer)
 {
 	int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0), r;
+	bool stuck = false;
 
 	*m = (struct ns_map){ .gpa = gpa, .len = len };
 	m->hva = mmap(NULL, len, prot, flags, fd, (off_t)off);
@@ -177,9 +240,11 @@ static int ns_map(struct netshm_vm *n, struct ns_map *m, int fd, uint64_t off, u
 	if (r)
 		goto err_unmap;
 	if (peer && n->view)
-		r = ns_set_peer_slot(n, m);
+		r = ns_set_peer_slot(n, m, &stuck);
 	else
 		r = ns_set_slot(n, m, !(prot & PROT_WRITE));
+	if (stuck)
+		return r;	/* KVM still points at the pages: id and mapping stay taken */
 	if (r) {
 		netshm_slot_free(&n->slots, m->slot);
 		goto err_unmap;
@@ -196,7 +261,10 @@ static void ns_publish(struct netshm_vm *n)
 {
 	struct netshm_dev_state st = {
 		.status = (n->o.mode == VMM_NETSHM_PEER ? NETSHM_STS_PEER : 0) |
-			  (n->view ? NETSHM_STS_VIEWS : 0),
+			  (n->view ? NETSHM_STS_VIEWS : 0) |
+			  (n->how == NETSHM_SWITCH_VMFUNC ? NETSHM_STS_VMFUNC : 0) |
+			  (n->how == NETSHM_SWITCH_HYPERCALL ? NETSHM_STS_HCALL : 0),
+		.peer_view = (uint32_t)n->view,
 		.peer_base = n->o.mode == VMM_NETSHM_PEER ? LAYOUT_NETSHM_PEER : 0,
 		.peer_stride = n->o.mode == VMM_NETSHM_PEER ? LAYOUT_NETSHM_PEER_STRIDE : 0,
 		.peer_mapped = n->peers_mapped,
@@ -369,6 +437,33 @@ static const struct bus_dev_ops ns_gone_ops = { .read = ns_gone_read, .write = n
 
 /* ---- life cycle ---- */
 
+/* protect=vmfunc: probe, then the peer view (docs/kvm-views.md §3 steps 1, 2 and 5). */
+static int ns_views_create(struct netshm_vm *n, struct err *e)
+{
+	const char *why = NULL;
+	int cap = n->kvm->check_extension(n->kvm_ctx, KVM_CAP_EPT_VIEWS), r;
+
+	n->how = netshm_views_decide(cap, &why);
+	if (n->how == NETSHM_SWITCH_NONE)
+		return err_set(e, -ENOTSUP, "shmem=peer,protect=vmfunc needs KVM_CAP_EPT_VIEWS "
+			       "(two EPT views and a way to switch them), but %s (answer %d): it "
+			       "comes with our KVM patch, see docs/kvm-views.md; or say protect=none",
+			       why, cap);
+	/* Before the first vCPU (KVM_CREATE_EPT_VIEW refuses later with EBUSY). */
+	r = n->kvm->create_ept_view(n->kvm_ctx, 0);
+	if (r < 0)
+		return err_set(e, r, "KVM_CREATE_EPT_VIEW: %s%s", strerror(-r),
+			       r == -EBUSY ? " (vCPUs exist already)" : "");
+	if (r < 1 || r > (cap & (int)KVM_EPT_VIEWS_CAP_COUNT_MASK) - 1)
+		return err_set(e, -EPROTO, "KVM_CREATE_EPT_VIEW returned view %d of %d", r,
+			       cap & (int)KVM_EPT_VIEWS_CAP_COUNT_MASK);
+	n->view = r;
+	pr_info("netshm: protect=vmfunc: peer windows only in EPT view %d; the guest switches "
+		"with %s", r, n->how == NETSHM_SWITCH_VMFUNC ? "VMFUNC (no exit)" :
+		"the KVM_HC_EPT_VIEW_SWITCH hypercall (one exit per switch)");
+	return 0;
+}
+
 int netshm_vm_create(const struct netshm_vm_opts *o, struct netshm_vm **out, struct err *e)
 {
 	struct netshm_vm *n;
@@ -379,15 +474,12 @@ int netshm_vm_create(const struct netshm_vm_opts *o, struct netshm_vm **out, str
 	if (o->mode == VMM_NETSHM_PEER && o->protect != VMM_NETSHM_PROTECT_NONE &&
 	    o->protect != VMM_NETSHM_PROTECT_VMFUNC)
 		return err_set(e, -EINVAL, "netshm: peer mode needs protect=none or vmfunc");
-	if (o->mode == VMM_NETSHM_PEER && o->protect == VMM_NETSHM_PROTECT_VMFUNC &&
-	    !netshm_views_supported(o->vm_fd))
-		return err_set(e, -ENOTSUP, "shmem=peer,protect=vmfunc needs KVM_CAP_EPT_VIEWS "
-			       "(two EPT views and a way to switch them), which this KVM lacks: it "
-			       "comes with our KVM patch, see docs/kvm-views.md; or say protect=none");
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return err_set(e, -ENOMEM, "netshm: out of memory");
 	n->o = *o;
+	n->kvm = o->kvm ? o->kvm : &netshm_kvm_real;
+	n->kvm_ctx = o->kvm ? o->kvm_ctx : &n->o.vm_fd;
 	netshm_slots_init(&n->slots, o->slot_base);
 	r = pthread_mutex_init(&n->lock, NULL);
 	if (r) {
@@ -401,13 +493,9 @@ int netshm_vm_create(const struct netshm_vm_opts *o, struct netshm_vm **out, str
 	}
 	n->dev_ready = true;
 	if (o->mode == VMM_NETSHM_PEER && o->protect == VMM_NETSHM_PROTECT_VMFUNC) {
-		/* Before the first vCPU (KVM_CREATE_EPT_VIEW refuses later with EBUSY). */
-		r = kvm_ioctl_val(o->vm_fd, KVM_CREATE_EPT_VIEW, 0);
-		if (r < 0) {
-			err_set(e, r, "KVM_CREATE_EPT_VIEW: %s", strerror(-r));
+		r = ns_views_create(n, e);
+		if (r)
 			goto err;
-		}
-		n->view = r;
 	}
 	if (o->mmio) {
 		r = bus_register(o->mmio, LAYOUT_NETSHM_REGION, LAYOUT_NETSHM_REGION_MAX,

@@ -24,7 +24,9 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <linux/kvm.h>
 
+#include "arch/x86/kvm-patch/kvm-views-uapi.h"
 #include "base/compiler.h"
 #include "base/err.h"
 #include "devices/bus.h"
@@ -49,10 +51,33 @@ void netshm_slot_free(struct netshm_slots *s, uint32_t slot);
 unsigned int netshm_slots_used(const struct netshm_slots *s);
 
 /*
- * True only if KVM_CHECK_EXTENSION(KVM_CAP_EPT_VIEWS) on fd (/dev/kvm or a VM) says there are
- * at least two views and a way for the guest to switch (VMFUNC or the hypercall):
- * arch/x86/kvm-patch/, docs/kvm-views.md. A stock kernel answers 0.
+ * Every KVM call this module makes, as a narrow table (kvm-ioctls style): the EPT-view paths
+ * cannot run on stock KVM, so tests/core/test_netshm_views.c puts a fake KVM that enforces
+ * the uapi's rules behind it. Each returns what kvm_ioctl() does: >= 0, or -errno.
+ * netshm_kvm_real (ctx = an int * holding the VM fd) issues the ioctls.
  */
+struct netshm_kvm_ops {
+	int (*check_extension)(void *ctx, unsigned long cap);
+	int (*create_ept_view)(void *ctx, unsigned long flags);		/* the new view's id */
+	int (*set_ept_view_access)(void *ctx, const struct kvm_ept_view_access *a);
+	int (*set_memory_region)(void *ctx, const struct kvm_userspace_memory_region *r);
+};
+extern const struct netshm_kvm_ops netshm_kvm_real;
+
+/* How a guest switches EPT views (device STATUS.VMFUNC / STATUS.HCALL). */
+enum netshm_view_switch {
+	NETSHM_SWITCH_NONE,
+	NETSHM_SWITCH_VMFUNC,		/* VMFUNC leaf 0, no exit; preferred when offered */
+	NETSHM_SWITCH_HYPERCALL,	/* KVM_HC_EPT_VIEW_SWITCH: one exit per switch */
+};
+
+/*
+ * What a KVM_CHECK_EXTENSION(KVM_CAP_EPT_VIEWS) answer allows: at least two views and a way
+ * for the guest to switch (docs/kvm-views.md §2). NONE for a stock kernel (0) or any answer
+ * that falls short; then *why (if not NULL) says what is missing, in words for the user.
+ */
+enum netshm_view_switch netshm_views_decide(int cap, const char **why);
+/* netshm_views_decide() of the real KVM_CHECK_EXTENSION on fd (/dev/kvm or a VM) != NONE. */
 bool netshm_views_supported(int fd);
 
 struct netshm_vm_opts {
@@ -65,14 +90,23 @@ struct netshm_vm_opts {
 	uint32_t slot_base;		/* first memslot id of ours */
 	struct pci_host *pci;		/* the device goes here; NULL: not on a bus (tests) */
 	struct bus *mmio;		/* the catch-all ranges go here; NULL: none */
+	const struct netshm_kvm_ops *kvm;	/* NULL: netshm_kvm_real on vm_fd */
+	void *kvm_ctx;			/* for kvm (ignored when kvm is NULL) */
 };
 
 struct netshm_vm;
 
 /*
- * Checks the options (protect=vmfunc: -ENOTSUP naming KVM_CAP_EPT_VIEWS and docs/kvm-views.md
- * unless netshm_views_supported(); then creates EPT view 1), adds the PCI function and the
- * catch-all bus ranges. Call before the vCPUs are created. protect=none logs a warning.
+ * Checks the options (protect=vmfunc: -ENOTSUP naming KVM_CAP_EPT_VIEWS, what it lacks and
+ * docs/kvm-views.md unless netshm_views_decide() finds views and a switch; then creates the
+ * peer view and tells the guest, in STATUS and PEER_VIEW, the view and how to switch to it),
+ * adds the PCI function and the catch-all bus ranges. Call before the vCPUs are created
+ * (KVM_CREATE_EPT_VIEW is refused after). protect=none logs a warning.
+ *
+ * protect=vmfunc memslots (docs/kvm-views.md §3): the region's are ordinary (RWX in every
+ * view, the control part read-only through KVM_MEM_READONLY); a peer window's is created
+ * while view 0's default access is "none", so it never exists in view 0, and is then RW in
+ * the peer view. Deleting a memslot removes it from every view.
  */
 int netshm_vm_create(const struct netshm_vm_opts *o, struct netshm_vm **out, struct err *e)
 	__must_check;

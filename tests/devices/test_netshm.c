@@ -98,11 +98,24 @@ Test(netshm_dev, registers_show_the_state_and_gen_moves)
 	cr_expect_eq(reg(NETSHM_REG_PEER_HI), 0x20);
 	cr_expect_eq(reg(NETSHM_REG_PSTRIDE_HI), 0x8);
 	cr_expect_eq(reg(NETSHM_REG_PEER_MAPPED), 0x3);
+	cr_expect_eq(reg(NETSHM_REG_PEER_VIEW), 0, "no views");
 	cr_expect_eq(reg(0xffc), 0, "reserved registers read 0");
 	st.status = 0;
 	netshm_dev_set(&dev, &st);
 	cr_expect_eq(reg(NETSHM_REG_GEN), gen0 + 2);
 	cr_expect_eq(reg(NETSHM_REG_STATUS), 0);
+}
+
+Test(netshm_dev, views_and_the_switch_method_are_visible)
+{
+	struct netshm_dev_state st = {
+		.status = NETSHM_STS_PEER | NETSHM_STS_VIEWS | NETSHM_STS_HCALL, .peer_view = 1,
+	};
+
+	netshm_dev_set(&dev, &st);
+	cr_expect_eq(reg(NETSHM_REG_STATUS), NETSHM_STS_PEER | NETSHM_STS_VIEWS | NETSHM_STS_HCALL);
+	cr_expect_eq(reg(NETSHM_REG_PEER_VIEW), 1);
+	cr_expect_eq(reg(NETSHM_REG_PEER_VIEW + 1), ~0u, "misaligned: all ones");
 }
 
 Test(netshm_dev, narrow_wide_and_misaligned_reads_are_all_ones)
