@@ -25,5 +25,16 @@ struct kvm_pre_fault_memory {
 };
 #define KVM_PRE_FAULT_MEMORY	_IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
 #endif
+#ifndef KVM_EXIT_MEMORY_FAULT
+/* 6.8+: KVM_RUN fails with EFAULT or EHWPOISON and fills run->memory_fault. */
+#define KVM_EXIT_MEMORY_FAULT		39
+#define KVM_MEMORY_EXIT_FLAG_PRIVATE	(1ULL << 3)
+#endif
+/* run->memory_fault, the first 24 bytes of the exit union (its padding[256] in every version). */
+struct kvm_compat_memory_fault {
+	__u64 flags;
+	__u64 gpa;
+	__u64 size;
+};
 
 #endif

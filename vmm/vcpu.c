@@ -15,7 +15,10 @@
 #include <unistd.h>
 
 #include "arch/x86/cpu.h"
+#include "arch/x86/kvm-patch/kvm-views-uapi.h"
+#include "arch/x86/layout.h"
 #include "base/log.h"
+#include "base/netshm-abi.h"
 #include "vmm/vm.h"
 
 int vcpu_create(struct vmm *vm, unsigned int id, struct err *e)
@@ -154,6 +157,46 @@ static void handle_internal_error(struct vcpu *v)
 	vcpu_crash(v, what);
 }
 
+/* Where a faulting GPA is, for the report: the netshm windows have a name. */
+static void where_gpa(uint64_t gpa, char *buf, size_t len)
+{
+	uint64_t peer_end = LAYOUT_NETSHM_PEER + NETSHM_MAX_PORTS * LAYOUT_NETSHM_PEER_STRIDE;
+
+	if (gpa >= LAYOUT_NETSHM_PEER && gpa < peer_end)
+		snprintf(buf, len, " (netshm window of peer port %llu)",
+			 (unsigned long long)((gpa - LAYOUT_NETSHM_PEER) / LAYOUT_NETSHM_PEER_STRIDE));
+	else if (gpa >= LAYOUT_NETSHM_REGION && gpa - LAYOUT_NETSHM_REGION < LAYOUT_NETSHM_REGION_MAX)
+		snprintf(buf, len, " (netshm region)");
+	else
+		buf[0] = 0;
+}
+
+bool vcpu_memory_fault_describe(int err, const struct kvm_run *run, char *buf, size_t len)
+{
+	struct kvm_compat_memory_fault mf;
+	char where[64];
+	const char *why;
+
+	/* api.rst: exit_reason is stale for every other errno. */
+	if ((err != EFAULT && err != EHWPOISON) || run->exit_reason != KVM_EXIT_MEMORY_FAULT)
+		return false;
+	memcpy(&mf, run->padding, sizeof(mf));
+	where_gpa(mf.gpa, where, sizeof(where));
+	if (mf.flags & KVM_MEMORY_EXIT_FLAG_EPT_VIEW)
+		why = "the page is not accessible in the vCPU's current EPT view (protect=vmfunc: "
+		      "a peer window touched outside a batch, docs/kvm-views.md)";
+	else if (mf.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE)
+		why = "private/shared mismatch";
+	else if (err == EHWPOISON)
+		why = "the host page is poisoned (hardware memory error)";
+	else
+		why = "KVM could not map the page";
+	snprintf(buf, len, "memory fault (KVM_EXIT_MEMORY_FAULT) at GPA 0x%llx%s, size 0x%llx, "
+		 "flags 0x%llx: %s", (unsigned long long)mf.gpa, where,
+		 (unsigned long long)mf.size, (unsigned long long)mf.flags, why);
+	return true;
+}
+
 static void handle_io(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -261,10 +304,16 @@ static void vcpu_loop(struct vcpu *v)
 			continue;
 		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			char what[320];
+
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			vmm_end(vm, VMM_EXIT_ERROR, (int)v->id, 0, "vCPU %u: KVM_RUN: %s",
-				v->id, strerror(errno));
+			/* Not resumable: the same access would fault again. */
+			if (vcpu_memory_fault_describe(errno, run, what, sizeof(what)))
+				vcpu_crash(v, what);
+			else
+				vmm_end(vm, VMM_EXIT_ERROR, (int)v->id, 0, "vCPU %u: KVM_RUN: %s",
+					v->id, strerror(errno));
 			return;
 		}
 		t_exit = now_ns();

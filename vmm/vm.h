@@ -121,6 +121,12 @@ int vcpu_setup_boot(struct vcpu *v, struct err *e) __must_check;
 int vcpu_start(struct vcpu *v, struct err *e) __must_check;
 void vcpu_kick(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
+/*
+ * KVM_RUN failed with errno err: if run holds a KVM_EXIT_MEMORY_FAULT (err EFAULT or
+ * EHWPOISON; exit_reason means nothing with other errors), describes it in buf (GPA, size,
+ * flags and what they mean; the crash report adds RIP) and returns true.
+ */
+bool vcpu_memory_fault_describe(int err, const struct kvm_run *run, char *buf, size_t len);
 
 /* vmm/builder.c */
 int vmm_build(struct vmm *vm, struct err *e) __must_check;
