@@ -82,6 +82,8 @@ static int nshm_snapshot(struct nshm *ns, struct nshm_regs *r)
 			.peer_stride = reg64(ns, NETSHM_REG_PSTRIDE_LO),
 			.peer_mapped = reg(ns, NETSHM_REG_PEER_MAPPED),
 		};
+		if (r->status & NETSHM_STS_VIEWS)	/* one more exit, only where it means something */
+			r->peer_view = reg(ns, NETSHM_REG_PEER_VIEW);
 		barrier();
 		ns->st.dev_reads++;
 		if (reg(ns, NETSHM_REG_GEN) == g)
@@ -235,6 +237,114 @@ static int nshm_find(struct nshm *ns)
 	return -ENODEV;
 }
 
+/* ---- EPT views (protect=vmfunc, docs/kvm-views.md) ---- */
+
+/*
+ * The trampolines. VMFUNC leaf 0 (EAX = 0, ECX = view) loads another EPT pointer from the
+ * list KVM filled, without a VM exit, at any CPL (SDM Vol. 3C "EPTP Switching"). The
+ * hypercall (RAX = KVM_HC_EPT_VIEW_SWITCH, RBX = view, RCX = RDX = RSI = 0, result in RAX) is
+ * the same switch with one exit; patch 0003 accepts it at CPL 3, unlike KVM's other
+ * hypercalls. RBX is callee-saved, so the hypercall ones keep it.
+ */
+volatile uint64_t nshm_view_entries;
+
+#define STR_(x)	#x
+#define STR(x)	STR_(x)
+#define NSHM_HCALL_TRAMPOLINE(name, label, insn)				\
+	".globl " #name "\n.type " #name ", @function\n" #name ":\n"	\
+	"	incq nshm_view_entries(%rip)\n"				\
+	"	push %rbx\n"						\
+	"	mov %edi, %ebx\n"					\
+	"	mov $" STR(NETSHM_HC_VIEW_SWITCH) ", %eax\n"		\
+	"	xor %ecx, %ecx\n"					\
+	"	xor %edx, %edx\n"					\
+	"	xor %esi, %esi\n"					\
+	".globl " #label "\n" #label ":\n"				\
+	"	.byte " insn "\n"					\
+	"	pop %rbx\n"						\
+	"	ret\n"
+
+asm(".pushsection .text\n"
+    ".globl nshm_view_vmfunc\n.type nshm_view_vmfunc, @function\nnshm_view_vmfunc:\n"
+    "	incq nshm_view_entries(%rip)\n"
+    "	mov %edi, %ecx\n"
+    "	xor %eax, %eax\n"
+    ".globl nshm_vmfunc_insn\nnshm_vmfunc_insn:\n"
+    "	.byte 0x0f, 0x01, 0xd4\n"		/* VMFUNC: KVM_EPT_VIEW_VMFUNC_BYTES */
+    "	xor %eax, %eax\n"
+    "	ret\n"
+    NSHM_HCALL_TRAMPOLINE(nshm_view_vmcall, nshm_vmcall_insn, "0x0f, 0x01, 0xc1")	/* VMCALL */
+    NSHM_HCALL_TRAMPOLINE(nshm_view_vmmcall, nshm_vmmcall_insn, "0x0f, 0x01, 0xd9")	/* VMMCALL */
+    ".popsection\n");
+
+/* The hypercall instruction is the vendor's: the other one is #UD (or patched by KVM). */
+static bool cpu_is_amd(void)
+{
+	uint32_t r[4];
+
+	cpuid(0, 0, r);
+	return r[1] == 0x68747541 /* "Auth"enticAMD */ || r[1] == 0x6f677948 /* "Hygo"nGenuine */;
+}
+
+int nshm_view_pick(uint32_t status, uint32_t peer_view, bool amd)
+{
+	uint32_t how = status & (NETSHM_STS_VMFUNC | NETSHM_STS_HCALL);
+
+	if (!(status & NETSHM_STS_VIEWS))
+		return NSHM_VIEW_NONE;
+	if (!peer_view || peer_view >= 512)	/* VMFUNC's ECX indexes a 512-entry EPTP list */
+		return -ENOTSUP;
+	if (how == NETSHM_STS_VMFUNC)
+		return NSHM_VIEW_VMFUNC;
+	if (how == NETSHM_STS_HCALL)
+		return amd ? NSHM_VIEW_VMMCALL : NSHM_VIEW_VMCALL;
+	return -ENOTSUP;		/* neither, or both: a VMM we do not understand */
+}
+
+static long nshm_view_switch(struct nshm *ns, uint32_t view)
+{
+	long r;
+
+	switch (ns->view) {
+	case NSHM_VIEW_VMFUNC:
+		r = nshm_view_vmfunc(view);
+		break;
+	case NSHM_VIEW_VMCALL:
+		r = nshm_view_vmcall(view);
+		break;
+	case NSHM_VIEW_VMMCALL:
+		r = nshm_view_vmmcall(view);
+		break;
+	default:
+		return 0;
+	}
+	ns->st.view_switches++;
+	if (r)
+		ns->st.view_errors++;
+	return r;
+}
+
+/*
+ * Opens the peer windows for one batch: false if the hypercall refused (the batch then goes
+ * through the switch). Per batch this costs two switches: two VMFUNCs are a few hundred
+ * cycles on hardware; two hypercalls are two exits, ~10 us on a host like ours. Compiler
+ * barriers keep every window access between open and close.
+ */
+static bool nshm_window_open(struct nshm *ns)
+{
+	bool ok = nshm_view_switch(ns, ns->regs.peer_view) == 0;
+
+	barrier();
+	return ok;
+}
+
+static void nshm_window_close(struct nshm *ns)
+{
+	barrier();
+	/* Back to view 0 cannot fail: it always exists. A refusal would be a KVM bug, counted. */
+	(void)nshm_view_switch(ns, 0);
+}
+
 static int nshm_use_region(struct nshm *ns);
 
 int nshm_probe(struct nshm *ns, uint64_t wait_ms)
@@ -261,9 +371,10 @@ int nshm_probe(struct nshm *ns, uint64_t wait_ms)
 	r = nshm_check_regs(&ns->regs);
 	if (r)
 		return r;
-	/* protect=vmfunc: the windows exist only in EPT view 1, which needs VMFUNC; not here. */
-	if (ns->regs.status & NETSHM_STS_VIEWS)
-		return -ENOTSUP;
+	r = nshm_view_pick(ns->regs.status, ns->regs.peer_view, cpu_is_amd());
+	if (r < 0)
+		return r;
+	ns->view = (enum nshm_view_method)r;
 	ns->port = ns->regs.port;
 	ns->nports = ns->regs.nports;
 	ns->peer_mode = ns->regs.status & NETSHM_STS_PEER;
@@ -747,6 +858,7 @@ static void out_break(struct nshm *ns, struct nshm_out *o)
 
 bool nshm_fast_ready(struct nshm *ns, const uint8_t mac[6])
 {
+	bool ok;
 	int p;
 
 	nshm_table_sync(ns);
@@ -755,7 +867,13 @@ bool nshm_fast_ready(struct nshm *ns, const uint8_t mac[6])
 		return false;
 	if (ns->peer_mode && !(ns->regs.peer_mapped & (1u << p)))
 		(void)nshm_refresh_dev(ns);
-	return out_ready(ns, (uint32_t)p);
+	if (ns->view == NSHM_VIEW_NONE)
+		return out_ready(ns, (uint32_t)p);
+	if (!nshm_window_open(ns))
+		return false;
+	ok = out_ready(ns, (uint32_t)p);
+	nshm_window_close(ns);
+	return ok;
 }
 
 enum { PEER_UNSEEN, PEER_OPEN, PEER_SLOW };
@@ -769,6 +887,9 @@ unsigned int nshm_tx_burst(struct nshm *ns, struct vnet *nic, const struct vnet_
 	unsigned int i, nslow = 0, room = 0;
 	bool room_known = false, want_recheck = false;
 	uint32_t touched = 0;		/* rings with used entries written in this burst */
+	/* protect=vmfunc: 0 not yet, 1 peer view open, -1 the switch was refused (all slow) */
+	int window = ns->view == NSHM_VIEW_NONE ? 1 : 0;
+	bool opened = false;
 
 	if (cnt > NSHM_BURST)
 		cnt = NSHM_BURST;
@@ -783,9 +904,14 @@ unsigned int nshm_tx_burst(struct nshm *ns, struct vnet *nic, const struct vnet_
 		if (peer >= 0) {
 			struct nshm_out *o = &ns->out[peer];
 
+			if (state[peer] == PEER_UNSEEN && !window) {
+				/* The first frame for a peer opens the windows for the batch. */
+				window = nshm_window_open(ns) ? 1 : -1;
+				opened = window > 0;
+			}
 			if (state[peer] == PEER_UNSEEN) {
 				state[peer] = PEER_SLOW;
-				if (out_ready(ns, (uint32_t)peer)) {
+				if (window > 0 && out_ready(ns, (uint32_t)peer)) {
 					/* One avail->idx read per batch (§3). */
 					avail[peer] = *o->avail_idx;
 					barrier();
@@ -845,6 +971,8 @@ unsigned int nshm_tx_burst(struct nshm *ns, struct vnet *nic, const struct vnet_
 	for (uint32_t r = 0; r < ns->nports; r++)
 		if (touched & (1u << r))
 			*ns->out[r].used_idx = ns->out[r].used;
+	if (opened)
+		nshm_window_close(ns);	/* the batch is delivered: windows shut again */
 	if (nslow) {
 		unsigned int k = vnet_tx_burst(nic, slow, nslow);
 
@@ -895,4 +1023,8 @@ void nshm_print_stats(const char *who, const struct nshm *ns)
 	       s->fast_rx, s->slow_rx, s->tx_ring_errors, s->rx_ring_errors, s->rx_reinits,
 	       s->table_refreshes, s->table_bad, s->ring_full, s->not_ready, s->dev_reads,
 	       s->region_lost);
+	if (ns->view != NSHM_VIEW_NONE)
+		printf("%s: netshm views: %s, peer view %u, view_switches %lu view_errors %lu\n", who,
+		       ns->view == NSHM_VIEW_VMFUNC ? "vmfunc" : "hypercall", ns->regs.peer_view,
+		       s->view_switches, s->view_errors);
 }

@@ -34,6 +34,14 @@
  * flush (SDM Vol. 3 §4.10.4.3), so no ring-0 code is involved. Of a peer's window (peer
  * mode) the first NSHM_PEER_GIB GiB are mapped: a sender refuses buffers beyond them.
  *
+ * protect=vmfunc (device STATUS.VIEWS, docs/kvm-views.md): the peer windows exist only in EPT
+ * view PEER_VIEW. nshm_tx_burst() then brackets the part of a batch that touches peer RAM
+ * with two view switches, so a window is open only while a batch is delivered; everything
+ * else (region, our rings, the NIC) is in both views. The switch is VMFUNC leaf 0 where the
+ * device says STATUS.VMFUNC, else the view-switch hypercall (STATUS.HCALL). Both work at CPL 3
+ * (patch 0003 exempts KVM_HC_EPT_VIEW_SWITCH from KVM's CPL-0 rule), so no ring-0 code is
+ * involved here either.
+ *
  * Not thread-safe: one CPU drives one struct nshm (and its struct vnet).
  */
 #include <stdbool.h>
@@ -48,6 +56,14 @@
 #define NSHM_PEER_GIB		4
 /* Page directories for 2 MiB mappings: the region (<= 1 GiB, maybe straddling two) + peers. */
 #define NSHM_MAX_PD		(2 + NSHM_MAX_INBOUND * NSHM_PEER_GIB)
+
+/* How we switch EPT views (protect=vmfunc), chosen at probe from the device's STATUS. */
+enum nshm_view_method {
+	NSHM_VIEW_NONE,		/* no views: the windows are always there */
+	NSHM_VIEW_VMFUNC,	/* VMFUNC leaf 0, 0f 01 d4: no exit */
+	NSHM_VIEW_VMCALL,	/* the hypercall with VMCALL (Intel): one exit per switch */
+	NSHM_VIEW_VMMCALL,	/* the hypercall with VMMCALL (AMD) */
+};
 
 /* Ring memory of one inbound ring in peer mode: in our own RAM (identity mapped, GPA == VA). */
 struct nshm_rx_mem {
@@ -76,11 +92,14 @@ struct nshm_stats {
 	uint64_t not_ready;		/* frames with a valid entry sent slow: ring not usable */
 	uint64_t dev_reads;		/* register snapshots taken (each costs exits) */
 	uint64_t region_lost;		/* inbound rings dropped: the region reads all ones */
+	uint64_t view_switches;		/* EPT view switches (two per batch that used a window) */
+	uint64_t view_errors;		/* the hypercall refused a switch: batch sent slow */
 };
 
 /* The device registers, one consistent snapshot (GEN protocol). */
 struct nshm_regs {
 	uint32_t magic, version, status, gen, port, nports, peer_mapped;
+	uint32_t peer_view;		/* read only when STATUS.VIEWS */
 	uint64_t region, region_size, peer, peer_stride;
 };
 
@@ -129,6 +148,7 @@ struct nshm {
 	uint64_t bar0;
 	struct nshm_regs regs;
 	bool peer_mode;
+	enum nshm_view_method view;	/* NONE unless STATUS.VIEWS */
 	uint32_t port, nports;
 	uint8_t *region;		/* VA == GPA of the region */
 	struct netshm_table *table;	/* ours (sender = port) */
@@ -154,7 +174,8 @@ struct nshm {
  * geometry and the region header, and maps the region (and in peer mode every peer window)
  * into our page tables. Zeroes *ns first. 0, or -ENODEV (no device, or BAR0 not in the
  * 3..4 GiB hole), -ETIMEDOUT (no REGION), -EINVAL (registers or region header inconsistent,
- * or a window we cannot map), -ENOTSUP (protect=vmfunc views: not supported here).
+ * or a window we cannot map), -ENOTSUP (STATUS.VIEWS without exactly one switch method, or a
+ * PEER_VIEW VMFUNC cannot name: see nshm_view_pick).
  */
 int nshm_probe(struct nshm *ns, uint64_t wait_ms);
 /*
@@ -192,6 +213,24 @@ unsigned int nshm_rx_burst(struct nshm *ns, struct vnet *nic, struct vnet_pkt *p
 			   unsigned int max);
 /* True when frames to mac would take the fast path now (entry valid, ring usable). */
 bool nshm_fast_ready(struct nshm *ns, const uint8_t mac[6]);
+
+/*
+ * The switch method for a device STATUS and PEER_VIEW: NSHM_VIEW_NONE without STATUS.VIEWS;
+ * with it, exactly one of STATUS.VMFUNC / STATUS.HCALL and 1 <= peer_view < 512 (the size of
+ * the EPTP list), else -ENOTSUP. amd: the hypercall is VMMCALL rather than VMCALL.
+ */
+int nshm_view_pick(uint32_t status, uint32_t peer_view, bool amd);
+/*
+ * The trampolines (assembly in lib/netshm.c): switch this vCPU to EPT view `view` and return
+ * 0, or the hypercall's error (-1000 KVM_ENOSYS: the VM has no views; -22 KVM_EINVAL). VMFUNC
+ * to a view that does not exist raises #UD instead. Each entry counts in nshm_view_entries.
+ * The *_insn labels are the instructions themselves (self-tests check the bytes).
+ */
+long nshm_view_vmfunc(uint32_t view);
+long nshm_view_vmcall(uint32_t view);
+long nshm_view_vmmcall(uint32_t view);
+extern const uint8_t nshm_vmfunc_insn[], nshm_vmcall_insn[], nshm_vmmcall_insn[];
+extern volatile uint64_t nshm_view_entries;
 
 /* Helpers the test guests share. */
 uint64_t nshm_mac_key(const uint8_t mac[6]);

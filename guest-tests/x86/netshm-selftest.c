@@ -8,6 +8,11 @@
  * every hostile input of docs/vhost-user-shmem.md §3 we can write: torn, invalid and
  * misdirected flow entries, a scribbled descriptor, header, avail index, used index and used
  * id, a ring being re-initialised. Runs under our vmm and under QEMU (tests.cfg).
+ *
+ * EPT views (protect=vmfunc) cannot exist here: what is checked is that without them the
+ * view trampolines are never entered (peer mode included), how a device STATUS picks the
+ * switch method, that the trampolines hold the VMFUNC / VMCALL / VMMCALL encodings, and that
+ * executing them in a VM without views does not pass for a successful switch.
  */
 #include "libguest.h"
 #include "netshm.h"
@@ -130,6 +135,92 @@ static unsigned int recv(unsigned int *bad)
 		total += n;
 	} while (n);
 	return total;
+}
+
+static volatile unsigned int ud_vmfunc, ud_hcall;
+static volatile uint64_t ud_view[8];		/* ECX of each faulting VMFUNC */
+
+/* #UD, ring 0: only from a trampoline's instruction, which is then skipped. */
+static void ud_handler(struct irq_frame *f)
+{
+	if (f->rip == (uint64_t)nshm_vmfunc_insn)
+		ud_view[ud_vmfunc++ & 7] = f->rcx;
+	else if (f->rip == (uint64_t)nshm_vmcall_insn || f->rip == (uint64_t)nshm_vmmcall_insn)
+		ud_hcall++;
+	else
+		exit(EXIT_UNHANDLED_EXCEPTION);
+	f->rip += 3;
+}
+
+static bool amd(void)
+{
+	uint32_t r[4];
+
+	cpuid(0, 0, r);
+	return r[1] == 0x68747541 || r[1] == 0x6f677948;	/* "Auth"enticAMD, "Hygo"nGenuine */
+}
+
+static void views_checks(void)
+{
+	static const uint8_t vmfunc[3] = { 0x0f, 0x01, 0xd4 }, vmcall[3] = { 0x0f, 0x01, 0xc1 },
+			     vmmcall[3] = { 0x0f, 0x01, 0xd9 };
+	const uint32_t V = NETSHM_STS_VIEWS, F = NETSHM_STS_VMFUNC, H = NETSHM_STS_HCALL;
+	long r;
+
+	report_prefix_push("views");
+	report(nshm_view_entries == 0 && !a.st.view_switches && !b.st.view_switches &&
+	       a.view == NSHM_VIEW_NONE, "no views: every batch above ran without a view switch");
+	report(nshm_view_pick(NETSHM_STS_PEER | NETSHM_STS_REGION, 0, false) == NSHM_VIEW_NONE &&
+	       nshm_view_pick(V | F, 1, false) == NSHM_VIEW_VMFUNC &&
+	       nshm_view_pick(V | F, 1, true) == NSHM_VIEW_VMFUNC &&
+	       nshm_view_pick(V | H, 1, false) == NSHM_VIEW_VMCALL &&
+	       nshm_view_pick(V | H, 3, true) == NSHM_VIEW_VMMCALL,
+	       "STATUS.VMFUNC -> VMFUNC; STATUS.HCALL -> VMCALL (Intel) / VMMCALL (AMD)");
+	report(nshm_view_pick(V, 1, false) == -95 && nshm_view_pick(V | F | H, 1, false) == -95 &&
+	       nshm_view_pick(V | F, 0, false) == -95 && nshm_view_pick(V | H, 512, false) == -95,
+	       "VIEWS without exactly one method, or view 0 / >= 512: refused (-ENOTSUP)");
+	report(!memcmp(nshm_vmfunc_insn, vmfunc, 3) && !memcmp(nshm_vmcall_insn, vmcall, 3) &&
+	       !memcmp(nshm_vmmcall_insn, vmmcall, 3),
+	       "trampolines: VMFUNC 0f 01 d4, VMCALL 0f 01 c1, VMMCALL 0f 01 d9");
+
+	/* No views in this VM: VMFUNC must fault, the hypercall must fault or be refused. */
+	handle_irq(6, ud_handler);
+	r = nshm_view_vmfunc(1);
+	report(ud_vmfunc == 1, "VMFUNC(0, 1) without views: #UD, not a switch (returned %ld)", r);
+	r = amd() ? nshm_view_vmmcall(1) : nshm_view_vmcall(1);
+	report(ud_hcall == 1 || r != 0, "view-switch hypercall without views: %s (%ld)",
+	       ud_hcall ? "#UD" : "refused", r);
+	report(nshm_view_entries == 2, "each trampoline entry counted (%lu)", nshm_view_entries);
+
+	/*
+	 * Where tx_burst switches, with a's method forced to VMFUNC: each VMFUNC faults here and
+	 * is skipped, so this shows when and with which view the trampoline is entered, not
+	 * that a view changed (that needs the patched KVM: docs/kvm-views.md §9).
+	 */
+	{
+		unsigned int bad = 0, k;
+
+		/* Fresh shared-mode ports: the peer-mode alias window above is gone. */
+		bool ok = !nshm_attach_mem(&a, region, 0, 2) && !nshm_attach_mem(&b, region, 1, 2) &&
+			  !nshm_init(&a, NULL) && !nshm_init(&b, NULL);
+
+		report(ok, "shared-mode ports attached again");
+		a.view = NSHM_VIEW_VMFUNC;
+		a.regs.peer_view = 1;
+		ud_vmfunc = 0;
+		sw_entry(0, 0, mac_b, 1, NETSHM_ENTRY_VALID);
+		seq_tx = seq_rx = 0;
+		k = send(mac_b, 4);
+		report(k == 4 && recv(&bad) == 4 && !bad && ud_vmfunc == 2 && ud_view[0] == 1 &&
+		       ud_view[1] == 0 && a.st.view_switches == 2,
+		       "a fast batch: VMFUNC to view 1 before it, to view 0 after it (%u: %lu, %lu)",
+		       ud_vmfunc, ud_view[0], ud_view[1]);
+		report(send(mac_x, 1) == 0 && ud_vmfunc == 2,
+		       "a batch with nothing for a peer: no switch");
+		a.view = NSHM_VIEW_NONE;
+	}
+	handle_irq(6, NULL);
+	report_prefix_pop();
 }
 
 static struct nshm_in *b_in(void)
@@ -363,6 +454,7 @@ int main(void)
 	report(send(mac_b, 1) == 0, "withdrawn entry: not fast");
 	report(b.st.fast_rx == a.st.fast_tx && !bad, "every frame sent fast arrived exactly once (%lu)",
 	       b.st.fast_rx);
+	views_checks();
 	nshm_print_stats("a", &a);
 	nshm_print_stats("b", &b);
 	return report_summary();
