@@ -8,6 +8,17 @@
  *	senders=K         how many sources must send to us (default 0: receive nothing)
  *	rx_frames=N       unicast frames each source sends us (default frames)
  *	rx_bcast=M        broadcast frames each source sends (default bcast)
+ *	from=MAC/D/B[,MAC/D/B...]  instead of senders/rx_frames/rx_bcast: exactly these sources
+ *	                  (at most 8), each with its own data (D) and broadcast (B) expectation:
+ *	                  a number N (exactly frames 0..N-1, each once), `*` (any number, each at
+ *	                  most once: a stream joined halfway) or `~` (counted, never judged: a
+ *	                  stream a scribbler may disturb). Frames from other sources are counted
+ *	                  as `other` and not judged.
+ *	lossy_fast=1      corrupt frames that came through the fast path are counted, not fatal
+ *	                  (a hostile guest can write every pair area in shared mode); corrupt
+ *	                  frames through the switch path stay fatal
+ *	kpps=R            at most R thousand frames per second in all (both paths; default 0 =
+ *	                  no limit): stretches a run so that a test can act while frames flow
  *	wait_fast=S       before sending, wait up to S seconds until every destination has a
  *	                  usable fast ring (default 10; the switch must have learned them)
  *	slow=1            force the switch path for everything (nshm.force_slow)
@@ -26,7 +37,11 @@
  * (source, destination) (broadcasts have their own), Internet checksum over the payload.
  * The receiver keeps a bitmap per source and kind: a frame is bad (checksum, length, kind),
  * a duplicate, out of range, or new; a sequence below the highest seen counts as reordered
- * (allowed: the fast and the switch path may overtake each other).
+ * (allowed: the fast and the switch path may overtake each other). The path a frame came by
+ * is known from its buffer (region or peer_mem: fast; else the NIC): the fast path carries
+ * only unicast frames to us, so a broadcast or someone else's frame there is bad; a unicast
+ * frame for another MAC through the switch path was flooded (the switch did not know that
+ * MAC, e.g. its VM just died) and is counted as `flooded`, not judged.
  * Exit 0 only if every expected frame arrived exactly once and intact and everything we had
  * to send was sent; 1 otherwise; 2 bad arguments; 3 no device.
  */
@@ -43,9 +58,12 @@
 #define NT_SLOW_BURST	64		/* switch-path frames saved up at most: RX queue / 4 */
 
 enum { KIND_DATA = 1, KIND_HELLO = 2, KIND_BCAST = 3 };
+enum { EXP_EXACT, EXP_ANY, EXP_COUNT };	/* per stream: N, `*`, `~` (see from=) */
 
 struct nt_src {
 	uint64_t mac;
+	uint8_t mode[2];
+	uint32_t want[2];		/* EXP_EXACT: frames 0..want-1 */
 	uint64_t got[2], dup[2], range[2], reord[2];
 	uint32_t max_seq[2];
 	bool any[2];
@@ -64,14 +82,14 @@ static struct {
 	uint8_t dst[NT_MAX_DST][6];
 	unsigned int ndst;
 	uint64_t frames, bcast, len, senders, rx_frames, rx_bcast, wait_fast, timeout, linger;
-	uint64_t slow_kpps;
-	bool slow, use_ns;
+	uint64_t slow_kpps, kpps;
+	bool slow, use_ns, lossy_fast, from;
 } cfg = {
 	.frames = 10000, .len = 64, .wait_fast = 10, .timeout = 60, .linger = 300, .slow_kpps = 5,
 	.use_ns = true, .rx_frames = ~0ull, .rx_bcast = ~0ull,
 };
 
-static uint64_t bad_frames, foreign, hellos, data_rx;
+static uint64_t bad_fast, bad_slow, foreign, hellos, data_rx, flooded, other;
 
 static uint8_t *nt_alloc(void)
 {
@@ -111,6 +129,7 @@ static void nt_send_now(const uint8_t *dst, unsigned int kind, uint32_t seq)
 		(void)vnet_tx_burst(&nic, &p, 1);
 }
 
+/* The source's entry; with from= only listed sources have one (NULL: not judged). */
 static struct nt_src *nt_src_of(const uint8_t *mac)
 {
 	uint64_t k = nshm_mac_key(mac);
@@ -118,16 +137,44 @@ static struct nt_src *nt_src_of(const uint8_t *mac)
 	for (unsigned int i = 0; i < nsrc; i++)
 		if (src[i].mac == k)
 			return &src[i];
-	if (nsrc == NT_MAX_SRC)
+	if (cfg.from || nsrc == NT_MAX_SRC)
 		return NULL;
-	src[nsrc].mac = k;
+	src[nsrc] = (struct nt_src){
+		.mac = k,
+		.want = { (uint32_t)cfg.rx_frames, (uint32_t)cfg.rx_bcast },
+	};
 	return &src[nsrc++];
+}
+
+/* Did this frame come through a pair ring (its buffer is in the region or in peer_mem)? */
+static bool nt_fast(const struct vnet_pkt *p)
+{
+	uintptr_t a = (uintptr_t)p->data;
+
+	if (!cfg.use_ns)
+		return false;
+	if (a >= (uintptr_t)ns.region && a - (uintptr_t)ns.region < ns.regs.region_size)
+		return true;
+	return a >= (uintptr_t)peer_mem && a < (uintptr_t)(peer_mem + NSHM_MAX_INBOUND);
+}
+
+static bool nt_stream_complete(const struct nt_src *s, unsigned int k)
+{
+	return s->mode[k] != EXP_EXACT || s->got[k] == s->want[k];
+}
+
+static bool nt_stream_good(const struct nt_src *s, unsigned int k)
+{
+	if (s->mode[k] == EXP_COUNT)
+		return true;
+	return nt_stream_complete(s, k) && !s->dup[k] && !s->range[k];
 }
 
 static void nt_check(const struct vnet_pkt *p)
 {
 	static const uint8_t bc[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	const uint8_t *f = p->data;
+	bool fast = nt_fast(p);
 	unsigned int kind, k;
 	uint32_t seq, lim;
 	struct nt_src *s;
@@ -137,23 +184,35 @@ static void nt_check(const struct vnet_pkt *p)
 		return;
 	}
 	kind = f[16];
-	if (kind == KIND_HELLO) {
+	if (kind == KIND_HELLO && !fast) {
 		hellos++;
 		return;
 	}
-	if ((kind != KIND_DATA && kind != KIND_BCAST) || get_be16(f + 18) != p->len ||
+	/* The fast path carries unicast data only; the dst must fit the kind. */
+	if ((kind != KIND_DATA && kind != KIND_BCAST) || (fast && kind != KIND_DATA) ||
+	    get_be16(f + 18) != p->len ||
 	    inet_csum(f + NT_HDR, p->len - NT_HDR) != get_be16(f + 24) ||
-	    memcmp(f, kind == KIND_DATA ? vnet_mac(&nic) : bc, 6)) {
-		bad_frames++;
+	    (kind == KIND_BCAST && memcmp(f, bc, 6)) || (kind == KIND_DATA && (f[0] & 1))) {
+		*(fast ? &bad_fast : &bad_slow) += 1;
+		return;
+	}
+	if (kind == KIND_DATA && memcmp(f, vnet_mac(&nic), 6)) {
+		if (fast)
+			bad_fast++;
+		else
+			flooded++;	/* unknown unicast, flooded by the switch */
 		return;
 	}
 	s = nt_src_of(f + 6);
 	if (!s) {
-		bad_frames++;
+		if (cfg.from)
+			other++;
+		else
+			*(fast ? &bad_fast : &bad_slow) += 1;	/* more than NT_MAX_SRC sources */
 		return;
 	}
 	k = kind == KIND_BCAST;
-	lim = (uint32_t)(k ? cfg.rx_bcast : cfg.rx_frames);
+	lim = s->mode[k] == EXP_EXACT ? s->want[k] : NT_MAX_FRAMES;
 	seq = get_be32(f + 20);
 	if (seq >= lim) {
 		s->range[k]++;
@@ -174,12 +233,25 @@ static void nt_check(const struct vnet_pkt *p)
 	s->any[k] = true;
 }
 
+/* "N", "any" (`*`) or "~" for the statistics line; static buffers, one per kind. */
+static const char *nt_exp_str(const struct nt_src *s, unsigned int k)
+{
+	static char buf[2][24];
+
+	if (s->mode[k] == EXP_ANY)
+		return "any";
+	if (s->mode[k] == EXP_COUNT)
+		return "~";
+	snprintf(buf[k], sizeof(buf[k]), "%u", s->want[k]);
+	return buf[k];
+}
+
 static bool nt_rx_done(void)
 {
 	unsigned int full = 0;
 
 	for (unsigned int i = 0; i < nsrc; i++)
-		if (src[i].got[0] == cfg.rx_frames && src[i].got[1] == cfg.rx_bcast)
+		if (nt_stream_complete(&src[i], 0) && nt_stream_complete(&src[i], 1))
 			full++;
 	return full >= cfg.senders;
 }
@@ -205,9 +277,59 @@ static bool parse_u(const char *key, uint64_t *out, uint64_t max)
 	return parse_size(v, len, out) && *out <= max;
 }
 
+/* One expectation of from=: a number, `*` or `~`, ending at '/', ',' or the end. */
+static bool nt_parse_exp(const char *v, size_t len, size_t *at, uint8_t *mode, uint32_t *want)
+{
+	size_t end = *at;
+	uint64_t n;
+
+	while (end < len && v[end] != '/' && v[end] != ',')
+		end++;
+	*want = 0;
+	if (end - *at == 1 && (v[*at] == '*' || v[*at] == '~')) {
+		*mode = v[*at] == '*' ? EXP_ANY : EXP_COUNT;
+	} else {
+		if (!parse_size(v + *at, end - *at, &n) || n > NT_MAX_FRAMES)
+			return false;
+		*mode = EXP_EXACT;
+		*want = (uint32_t)n;
+	}
+	*at = end;
+	return true;
+}
+
+/* from=MAC/D/B[,MAC/D/B...]: the sources, each with its data and broadcast expectation. */
+static bool nt_parse_from(void)
+{
+	const char *v;
+	size_t len, at = 0;
+
+	if (!cmdline_get("from", &v, &len))
+		return true;
+	cfg.from = true;
+	while (at < len) {
+		struct nt_src *s = &src[nsrc];
+		uint8_t mac[6];
+
+		if (nsrc == NT_MAX_SRC || len - at < 18 || !nshm_parse_mac(v + at, 17, mac) ||
+		    v[at + 17] != '/')
+			return false;
+		*s = (struct nt_src){ .mac = nshm_mac_key(mac) };
+		at += 18;
+		if (!nt_parse_exp(v, len, &at, &s->mode[0], &s->want[0]) || at == len ||
+		    v[at++] != '/' || !nt_parse_exp(v, len, &at, &s->mode[1], &s->want[1]))
+			return false;
+		if (at < len && (v[at++] != ',' || at == len))
+			return false;
+		nsrc++;
+	}
+	cfg.senders = nsrc;
+	return nsrc > 0;
+}
+
 static bool nt_args(void)
 {
-	uint64_t slow = 0, use = 1;
+	uint64_t slow = 0, use = 1, lossy = 0;
 	const char *v;
 	size_t len;
 
@@ -228,6 +350,7 @@ static bool nt_args(void)
 	    !parse_u("timeout", &cfg.timeout, 3600) ||
 	    !parse_u("linger", &cfg.linger, 60000) ||
 	    !parse_u("slow_kpps", &cfg.slow_kpps, 100000) ||
+	    !parse_u("kpps", &cfg.kpps, 100000) || !parse_u("lossy_fast", &lossy, 1) ||
 	    !parse_u("slow", &slow, 1) || !parse_u("netshm", &use, 1))
 		return false;
 	if (cfg.rx_frames == ~0ull)
@@ -235,10 +358,11 @@ static bool nt_args(void)
 	if (cfg.rx_bcast == ~0ull)
 		cfg.rx_bcast = cfg.bcast;
 	if (!parse_u("rx_frames", &cfg.rx_frames, NT_MAX_FRAMES) ||
-	    !parse_u("rx_bcast", &cfg.rx_bcast, NT_MAX_FRAMES))
+	    !parse_u("rx_bcast", &cfg.rx_bcast, NT_MAX_FRAMES) || !nt_parse_from())
 		return false;
 	cfg.slow = slow;
 	cfg.use_ns = use;
+	cfg.lossy_fast = lossy;
 	return true;
 }
 
@@ -249,14 +373,15 @@ int main(void)
 	uint64_t total, sent = 0, bsent = 0, seq[NT_MAX_DST] = { 0 };
 	struct vnet_pkt q[NSHM_BURST];
 	unsigned int nq = 0, rot = 0;
-	int64_t tokens = 0;
-	uint64_t tb_last;
+	int64_t tokens = 0, rtokens = 0;
+	uint64_t tb_last, rtb_last;
 	bool ok = true;
 	int r;
 
 	if (!nt_args()) {
 		printf("netshm-traffic: bad arguments (dst=MAC[,MAC] frames= bcast= len=64..2000 "
-		       "senders= rx_frames= rx_bcast= wait_fast= slow= timeout= linger= netshm=)\n");
+		       "senders= rx_frames= rx_bcast= from=MAC/D/B,... lossy_fast= kpps= wait_fast= "
+		       "slow= slow_kpps= timeout= linger= netshm=)\n");
 		return 2;
 	}
 	r = vnet_probe(0, &nic);
@@ -281,7 +406,7 @@ int main(void)
 	       nic.mac[0], nic.mac[1], nic.mac[2], nic.mac[3], nic.mac[4], nic.mac[5], cfg.ndst,
 	       cfg.frames, cfg.bcast, cfg.len, cfg.senders, cfg.slow ? " (switch path forced)" : "");
 
-	t0 = tb_last = rdtsc();
+	t0 = tb_last = rtb_last = rdtsc();
 	deadline = t0 + cfg.timeout * 1000 * khz;
 	/* Wait (receiving, saying hello) until every destination is reachable the fast way. */
 	if (cfg.use_ns && !cfg.slow && cfg.ndst) {
@@ -341,13 +466,29 @@ int main(void)
 				continue;
 			}
 		}
-		if (nq) {
+		/* The same for all frames (kpps=), so that a run lasts as long as a test needs. */
+		unsigned int nsend = nq;
+
+		if (cfg.kpps && nq) {
+			rtokens += (int64_t)((now - rtb_last) * cfg.kpps);
+			if (rtokens > (int64_t)(NSHM_BURST * khz))
+				rtokens = (int64_t)(NSHM_BURST * khz);
+			rtb_last = now;
+			if (rtokens < (int64_t)khz) {
+				nt_poll_rx();
+				continue;
+			}
+			if ((uint64_t)rtokens / khz < nsend)
+				nsend = (unsigned int)((uint64_t)rtokens / khz);
+		}
+		if (nsend) {
 			uint64_t slow0 = cfg.use_ns ? ns.st.slow_tx : nic.st.tx_packets;
-			unsigned int k = cfg.use_ns ? nshm_tx_burst(&ns, &nic, q, nq)
-						    : vnet_tx_burst(&nic, q, nq);
+			unsigned int k = cfg.use_ns ? nshm_tx_burst(&ns, &nic, q, nsend)
+						    : vnet_tx_burst(&nic, q, nsend);
 
 			tokens -= (int64_t)(((cfg.use_ns ? ns.st.slow_tx : nic.st.tx_packets) - slow0) *
 					    khz);
+			rtokens -= (int64_t)(k * khz);
 
 			for (unsigned int i = k; i < nq; i++)
 				q[i - k] = q[i];
@@ -372,17 +513,15 @@ int main(void)
 	}
 	for (unsigned int i = 0; i < nsrc; i++) {
 		struct nt_src *s = &src[i];
-		bool good = s->got[0] == cfg.rx_frames && s->got[1] == cfg.rx_bcast &&
-			    !s->dup[0] && !s->dup[1] && !s->range[0] && !s->range[1];
+		bool good = nt_stream_good(s, 0) && nt_stream_good(s, 1);
 
-		printf("netshm-traffic: from %02x:%02x:%02x:%02x:%02x:%02x: data %lu/%lu dup %lu "
-		       "out-of-range %lu reordered %lu; bcast %lu/%lu dup %lu reordered %lu: %s\n",
+		printf("netshm-traffic: from %02x:%02x:%02x:%02x:%02x:%02x: data %lu/%s dup %lu "
+		       "out-of-range %lu reordered %lu; bcast %lu/%s dup %lu reordered %lu: %s\n",
 		       (unsigned int)(s->mac & 0xff), (unsigned int)(s->mac >> 8 & 0xff),
 		       (unsigned int)(s->mac >> 16 & 0xff), (unsigned int)(s->mac >> 24 & 0xff),
 		       (unsigned int)(s->mac >> 32 & 0xff), (unsigned int)(s->mac >> 40 & 0xff),
-		       s->got[0], cfg.rx_frames,
-		       s->dup[0], s->range[0], s->reord[0], s->got[1], cfg.rx_bcast, s->dup[1],
-		       s->reord[1], good ? "ok" : "BAD");
+		       s->got[0], nt_exp_str(s, 0), s->dup[0], s->range[0], s->reord[0], s->got[1],
+		       nt_exp_str(s, 1), s->dup[1], s->reord[1], good ? "ok" : "BAD");
 		ok &= good;
 	}
 	if (!nt_rx_done()) {
@@ -390,11 +529,16 @@ int main(void)
 		       cfg.senders);
 		ok = false;
 	}
-	if (bad_frames) {
-		printf("netshm-traffic: FAIL: %lu corrupt frames\n", bad_frames);
+	if (bad_slow) {
+		printf("netshm-traffic: FAIL: %lu corrupt frames through the switch path\n", bad_slow);
 		ok = false;
 	}
-	printf("netshm-traffic: hellos %lu, foreign %lu, %lu ms\n", hellos, foreign,
+	if (bad_fast && !cfg.lossy_fast) {
+		printf("netshm-traffic: FAIL: %lu corrupt frames through the fast path\n", bad_fast);
+		ok = false;
+	}
+	printf("netshm-traffic: hellos %lu, foreign %lu, flooded %lu, other %lu, bad_fast %lu, "
+	       "bad_slow %lu, %lu ms\n", hellos, foreign, flooded, other, bad_fast, bad_slow,
 	       (rdtsc() - t0) / khz);
 	if (cfg.use_ns)
 		nshm_print_stats("netshm-traffic", &ns);
