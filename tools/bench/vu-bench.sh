@@ -65,25 +65,10 @@ tmp=$(mktemp -d /tmp/vu-bench.XXXXXX) || exit 1
 raw=${RAW:-$tmp/raw}
 : >"$raw"
 PIDS=""
-stop_all() {
-	{ exec 3>&-; } 2>/dev/null	# (only this line's stderr: the script's own stays)
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	PIDS=""
-}
+. "$(dirname "$0")/bench-lib.sh"
 # --no-shconf still leaves a runtime directory per --file-prefix
 trap 'stop_all; rm -rf /var/run/dpdk/vub$$ /var/run/dpdk/vub$$-*; [ "${KEEP:-0}" = 1 ] || rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM HUP
-
-wait_log() {	# wait_log FILE PATTERN SECONDS
-	i=0
-	while [ "$i" -lt $(($3 * 10)) ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 
 vm() {	# vm NAME CPU SOCKET CMDLINE
 	taskset -c "$2" "$vmm" run --kernel "$image" --memory size=64M,shared=on \
