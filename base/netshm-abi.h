@@ -137,6 +137,9 @@ struct netshm_pair {
 #define NETSHM_REG_PSTRIDE_HI	0x34
 #define NETSHM_REG_PEER_MAPPED	0x38	/* bit p: port p's memory is mapped in its window now */
 #define NETSHM_REG_PEER_VIEW	0x3c	/* STS_VIEWS: the EPT view the peer windows exist in (>= 1) */
+#define NETSHM_REG_IRQ		0x40	/* STS_DOORBELL: IOAPIC pin (GSI) of this VM's doorbell, edge */
+#define NETSHM_REG_DOORBELL_PEERS 0x44	/* bit q: port q's doorbell is wired (ioeventfd) here */
+#define NETSHM_REG_DOORBELL(q)	(0x100u + 4u * (q))	/* write: ring port q's doorbell */
 
 #define NETSHM_STS_REGION	0x1u	/* the region is mapped at REGION */
 #define NETSHM_STS_PEER		0x2u	/* peer-memory mode (protect=none or vmfunc) */
@@ -145,6 +148,7 @@ struct netshm_pair {
 /* With STS_VIEWS exactly one of these says how the guest switches views (docs/kvm-views.md): */
 #define NETSHM_STS_VMFUNC	0x10u	/* VMFUNC leaf 0: EAX = 0, ECX = view; no exit, any CPL */
 #define NETSHM_STS_HCALL	0x20u	/* hypercall NETSHM_HC_VIEW_SWITCH, RBX = view; any CPL */
+#define NETSHM_STS_DOORBELL	0x40u	/* doorbell=on: our eventfd is an irqfd on GSI REG_IRQ */
 
 /*
  * = KVM_HC_EPT_VIEW_SWITCH of arch/x86/kvm-patch/kvm-views-uapi.h (vmm/netshm.c checks): RAX =

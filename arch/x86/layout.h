@@ -48,6 +48,7 @@
 #define LAYOUT_VIRTIO_MMIO_SLOT	0x1000ull
 #define LAYOUT_VIRTIO_MMIO_MAX	8
 #define LAYOUT_VIRTIO_MMIO_GSI	16		/* slot i interrupts on IOAPIC pin 16 + i (level) */
+#define LAYOUT_NETSHM_GSI	20		/* NIC i's netshm doorbell: IOAPIC pin 20 + i (edge) */
 #define LAYOUT_PCI_ECAM		0xe0000000ull
 #define LAYOUT_PCI_ECAM_SIZE	0x10000000ull
 #define LAYOUT_IOAPIC		0xfec00000ull

@@ -83,6 +83,9 @@ static void fill(struct vu_msg *m, enum vu_dir dir, const struct vu_req_info *ri
 		m->hdr.size = sizeof(p->netshm_peer);
 		p->netshm_peer.port = 1;
 		break;
+	case VU_P_NETSHM_DOORBELL:
+		m->hdr.size = sizeof(p->netshm_doorbell);
+		break;
 	case VU_P_U64:
 	case VU_P_ACK:
 		m->hdr.size = 8;
@@ -203,8 +206,8 @@ Test(vu_msg, every_table_entry_accepts_its_good_message)
 		}
 	}
 	/* 42 front-end requests (43 less crypto) and 8 back-end ones, plus the extension rows
-	 * (1 front-end, 2 back-end), each as request and reply. */
-	cr_expect_eq(n, 2 * 42 + 2 * 8 + 2 * 1 + 2 * 2);
+	 * (2 front-end, 4 back-end), each as request and reply. */
+	cr_expect_eq(n, 2 * 42 + 2 * 8 + 2 * 2 + 2 * 4);
 }
 
 Test(vu_msg, every_request_with_size_plus_or_minus_one_is_refused)
@@ -232,8 +235,8 @@ Test(vu_msg, every_request_with_size_plus_or_minus_one_is_refused)
 
 Test(vu_msg, unknown_request_id_is_refused)
 {
-	static const uint32_t front_bad[] = { 0, 44, 64, 1000, 1002, 0x80000001u, UINT32_MAX };
-	static const uint32_t back_bad[] = { 0, 9, 12, 1000, 1003, UINT32_MAX };
+	static const uint32_t front_bad[] = { 0, 44, 64, 1000, 1003, 0x80000001u, UINT32_MAX };
+	static const uint32_t back_bad[] = { 0, 9, 12, 1000, 1005, UINT32_MAX };
 	struct vu_msg m;
 	unsigned int i;
 

@@ -320,12 +320,17 @@ Test(vu_netshm_msg, extension_ids_in_the_wrong_channel_are_unknown)
 {
 	struct vu_msg m;
 
-	/* 1002 exists only on the back-end channel; 1001 means different things per channel. */
+	/* 1003/1004 exist only on the back-end channel; 1001 and 1002 mean different things
+	 * per channel. */
 	unmap_msg(&m, 1);
+	m.hdr.request = VU_BREQ_NETSHM_DOORBELL_UNMAP;
 	cr_expect_eq(check(&m, VU_FRONT_REQ), -EOPNOTSUPP);
-	cr_expect_null(vu_req_info(VU_FRONT_REQ, 1002));
+	cr_expect_null(vu_req_info(VU_FRONT_REQ, 1003));
+	cr_expect_null(vu_req_info(VU_FRONT_REQ, 1004));
 	cr_expect_eq(vu_req_info(VU_FRONT_REQ, 1001)->req, VU_P_NETSHM_ATTACH);
+	cr_expect_eq(vu_req_info(VU_FRONT_REQ, 1002)->req, VU_P_NETSHM_DOORBELL);
 	cr_expect_eq(vu_req_info(VU_BACK_REQ, 1001)->req, VU_P_NETSHM_PEER_MAP);
+	cr_expect_eq(vu_req_info(VU_BACK_REQ, 1002)->req, VU_P_NETSHM_PEER);
 	cr_expect_eq(vu_req_info(VU_FRONT_REPLY, 1002)->reply, VU_P_ACK);
 }
 

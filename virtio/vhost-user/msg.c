@@ -80,6 +80,8 @@ static const struct {
 	[VU_P_NETSHM_PEER_MAP] = { offsetof(struct vu_netshm_peer_map, mem.regions[1]),
 				   sizeof(struct vu_netshm_peer_map) },
 	[VU_P_NETSHM_PEER] = { sizeof(struct vu_netshm_peer), sizeof(struct vu_netshm_peer) },
+	[VU_P_NETSHM_DOORBELL] = { sizeof(struct vu_netshm_doorbell),
+				   sizeof(struct vu_netshm_doorbell) },
 	[VU_P_UNSUPPORTED] = { 1, 0 },	/* nothing fits */
 };
 
@@ -525,11 +527,16 @@ static int check_payload(const struct vu_msg *m, enum vu_payload_kind k, enum vu
 		return netshm_peer_map_ok(&p->netshm_peer_map, why, len) ? 0 : -EINVAL;
 	case VU_P_NETSHM_PEER:
 		if (p->netshm_peer.reserved)
-			return reject(-EINVAL, "peer unmap reserved field 0x%x must be 0",
+			return reject(-EINVAL, "netshm port message: reserved field 0x%x must be 0",
 				      p->netshm_peer.reserved);
 		if (p->netshm_peer.port >= NETSHM_MAX_PORTS)
-			return reject(-EINVAL, "peer unmap for port %u (< %u)",
+			return reject(-EINVAL, "netshm port message for port %u (< %u)",
 				      p->netshm_peer.port, NETSHM_MAX_PORTS);
+		return 0;
+	case VU_P_NETSHM_DOORBELL:
+		if (p->netshm_doorbell.flags || p->netshm_doorbell.reserved)
+			return reject(-EINVAL, "doorbell flags 0x%x reserved 0x%x must be 0",
+				      p->netshm_doorbell.flags, p->netshm_doorbell.reserved);
 		return 0;
 	default:
 		return 0;

@@ -204,9 +204,14 @@ struct vu_netshm_peer_map {		/* back-end NETSHM_PEER_MAP: 8 + 8 + 32 * nregions 
 	struct vu_mem mem;		/* the peer's SET_MEM_TABLE; user_addr 0; one fd per region */
 };
 
-struct vu_netshm_peer {			/* back-end NETSHM_PEER_UNMAP */
+struct vu_netshm_peer {			/* back-end NETSHM_PEER_UNMAP, DOORBELL_MAP, DOORBELL_UNMAP */
 	uint32_t port;
 	uint32_t reserved;
+};
+
+struct vu_netshm_doorbell {		/* NETSHM_DOORBELL request; 1 fd: the guest's irqfd eventfd */
+	uint32_t flags;			/* 0 */
+	uint32_t reserved;		/* 0 */
 };
 
 union vu_payload {
@@ -226,6 +231,7 @@ union vu_payload {
 	struct vu_netshm_attach_reply netshm_attach_reply;
 	struct vu_netshm_peer_map netshm_peer_map;
 	struct vu_netshm_peer netshm_peer;
+	struct vu_netshm_doorbell netshm_doorbell;
 	uint8_t raw[VU_CONFIG_HDR + VU_CONFIG_MAX];
 };
 
@@ -261,6 +267,7 @@ enum vu_payload_kind {
 	VU_P_NETSHM_ATTACH_REPLY,
 	VU_P_NETSHM_PEER_MAP,	/* 16 + 32 * nregions */
 	VU_P_NETSHM_PEER,
+	VU_P_NETSHM_DOORBELL,
 	VU_P_ACK,		/* reply only: the u64 REPLY_ACK status (0 success) */
 	VU_P_UNSUPPORTED,	/* a spec'd request this library refuses (-EOPNOTSUPP) */
 };
@@ -348,10 +355,13 @@ enum vu_fd_rule {
  */
 #define VU_NETSHM_REQ_BASE	1001
 #define VU_FRONT_EXT_REQUESTS(X)                                                            \
-	X(NETSHM_ATTACH,         1001, NETSHM_ATTACH, NONE,     NETSHM_ATTACH_REPLY, IF_OK)
+	X(NETSHM_ATTACH,         1001, NETSHM_ATTACH, NONE,     NETSHM_ATTACH_REPLY, IF_OK)  \
+	X(NETSHM_DOORBELL,       1002, NETSHM_DOORBELL, ONE,    ACK,         NONE)
 #define VU_BACK_EXT_REQUESTS(X)                                                             \
 	X(NETSHM_PEER_MAP,       1001, NETSHM_PEER_MAP, PEER_REGIONS, ACK,        NONE)          \
-	X(NETSHM_PEER_UNMAP,     1002, NETSHM_PEER,   NONE,       ACK,         NONE)
+	X(NETSHM_PEER_UNMAP,     1002, NETSHM_PEER,   NONE,       ACK,         NONE)          \
+	X(NETSHM_DOORBELL_MAP,   1003, NETSHM_PEER,   ONE,        ACK,         NONE)          \
+	X(NETSHM_DOORBELL_UNMAP, 1004, NETSHM_PEER,   NONE,       ACK,         NONE)
 
 #define VU_X_ENUM(name, id, ...)	VU_REQ_##name = id,
 enum vu_front_request { VU_FRONT_REQUESTS(VU_X_ENUM) VU_FRONT_EXT_REQUESTS(VU_X_ENUM) };
