@@ -6,6 +6,7 @@
  * PEER_UNMAP on the back-end channel, answered by a responder thread per front-end.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_config.h>
@@ -731,4 +732,329 @@ Test(vub_netshm, channel_that_is_closed_is_dropped_not_the_session)
 	cr_expect_eq(ns_stats().chan_errors, 1);
 	cr_expect_neq(vub_port_fd(fe[0].p), -1);
 	expect_peer_map(&fe[1].ch, 0, &fe[0], 0);
+}
+
+/* ---- doorbells (§8) ---- */
+
+static unsigned int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned int n = 0;
+
+	cr_assert_not_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* NETSHM_DOORBELL with fd (ours stays open): the ack's status. */
+static uint64_t fe_doorbell(struct fe *f, int fd)
+{
+	struct vu_netshm_doorbell d = { 0 };
+	struct vu_msg r;
+
+	cr_assert_eq(fe_send(f, VU_REQ_NETSHM_DOORBELL, &d, sizeof(d), &fd, 1, true), 0);
+	fe_reply(f, &r);
+	cr_assert_eq(r.hdr.request, VU_REQ_NETSHM_DOORBELL);
+	return r.payload.u64;
+}
+
+static int new_eventfd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	cr_assert_geq(fd, 0);
+	return fd;
+}
+
+/* Shared mode with a back-end channel (doorbell=on in shared mode, §8 negotiation). */
+static void shared_chan_up(struct fe *f)
+{
+	fe_up(f, PF_NETSHM | PF_CHAN);
+	fe_chan(f, false);
+	cr_assert_eq(fe_attach(f, VU_NETSHM_MODE_SHARED, NULL).status, 0);
+}
+
+/* One write on a, one read on c: the same eventfd counter. */
+static void expect_same_eventfd(int a, int c)
+{
+	uint64_t v = 7;
+
+	cr_assert_eq(write(a, &v, sizeof(v)), sizeof(v));
+	v = 0;
+	cr_expect_eq(read(c, &v, sizeof(v)), sizeof(v), "nothing arrived on the other end");
+	cr_expect_eq(v, 7);
+}
+
+static void expect_db_map(struct chan *c, unsigned int i, unsigned int port, int efd)
+{
+	const struct vu_msg *m = &c->msgs[i];
+
+	cr_assert_gt(c->n, i, "message %u missing", i);
+	cr_assert_eq(m->hdr.request, VU_BREQ_NETSHM_DOORBELL_MAP, "message %u is %s", i,
+		     vu_req_name(VU_BACK_REQ, m->hdr.request));
+	cr_expect(vu_msg_need_reply(m));
+	cr_expect_eq(m->payload.netshm_peer.port, port);
+	cr_expect_eq(m->payload.netshm_peer.reserved, 0);
+	cr_assert_eq(m->nfds, 1);
+	expect_same_eventfd(m->fds[0], efd);
+	expect_same_eventfd(efd, m->fds[0]);
+}
+
+static void expect_db_unmap(struct chan *c, unsigned int i, unsigned int port)
+{
+	const struct vu_msg *m = &c->msgs[i];
+
+	cr_assert_gt(c->n, i, "message %u missing", i);
+	cr_assert_eq(m->hdr.request, VU_BREQ_NETSHM_DOORBELL_UNMAP, "message %u is %s", i,
+		     vu_req_name(VU_BACK_REQ, m->hdr.request));
+	cr_expect(vu_msg_need_reply(m));
+	cr_expect_eq(m->payload.netshm_peer.port, port);
+	cr_expect_eq(m->nfds, 0);
+}
+
+Test(vub_netshm, doorbell_before_the_attach_is_enotconn_and_the_session_goes_on)
+{
+	int efd = new_eventfd();
+	unsigned int before = count_fds();
+
+	fe_up(&fe[0], PF_NETSHM | PF_CHAN);
+	before = count_fds();
+	cr_expect_eq(fe_doorbell(&fe[0], efd), ENOTCONN);
+	cr_expect_eq(count_fds(), before, "the refused fd leaked");
+	cr_expect_eq(ns_stats().doorbell_refused, 1);
+	cr_expect_eq(ns_stats().doorbells, 0);
+	cr_expect_neq(vub_port_fd(fe[0].p), -1);
+	/* After the attach the same eventfd is fine. */
+	cr_assert_eq(fe_attach(&fe[0], VU_NETSHM_MODE_SHARED, NULL).status, 0);
+	cr_expect_eq(fe_doorbell(&fe[0], efd), 0);
+	cr_expect_eq(ns_stats().doorbells, 1);
+	close(efd);
+}
+
+Test(vub_netshm, doorbell_that_is_not_an_eventfd_is_einval)
+{
+	int memfd = memfd_create("not-an-eventfd", MFD_CLOEXEC), pv[2];
+	unsigned int before;
+
+	cr_assert_geq(memfd, 0);
+	cr_assert_eq(pipe2(pv, O_CLOEXEC), 0);
+	fe_up(&fe[0], PF_NETSHM);
+	cr_assert_eq(fe_attach(&fe[0], VU_NETSHM_MODE_SHARED, NULL).status, 0);
+	before = count_fds();
+	cr_expect_eq(fe_doorbell(&fe[0], memfd), EINVAL);
+	cr_expect_eq(fe_doorbell(&fe[0], pv[0]), EINVAL);
+	cr_expect_eq(fe_doorbell(&fe[0], fe[0].sock), EINVAL, "a socket");
+	cr_expect_eq(count_fds(), before, "a refused fd leaked");
+	cr_expect_eq(ns_stats().doorbell_refused, 3);
+	cr_expect_eq(ns_stats().doorbells, 0);
+	cr_expect_neq(vub_port_fd(fe[0].p), -1);
+	close(memfd);
+	close(pv[0]);
+	close(pv[1]);
+}
+
+Test(vub_netshm, second_doorbell_is_ebusy_and_the_first_stays)
+{
+	int e1 = new_eventfd(), e2 = new_eventfd();
+
+	shared_chan_up(&fe[1]);
+	fe_up(&fe[0], PF_NETSHM);
+	cr_assert_eq(fe_attach(&fe[0], VU_NETSHM_MODE_SHARED, NULL).status, 0);
+	cr_expect_eq(fe_doorbell(&fe[0], e1), 0);
+	cr_expect_eq(fe_doorbell(&fe[0], e2), EBUSY);
+	cr_expect_eq(ns_stats().doorbell_regs, 1);
+	cr_expect_eq(ns_stats().doorbell_refused, 1);
+	cr_expect_eq(fe[1].ch.n, 1, "the refused one is not sent");
+	expect_db_map(&fe[1].ch, 0, 0, e1);
+	close(e1);
+	close(e2);
+}
+
+Test(vub_netshm, doorbell_without_netshm_negotiated_ends_the_session)
+{
+	struct vu_netshm_doorbell d = { 0 };
+	int efd = new_eventfd();
+
+	fe_up(&fe[0], 0);
+	cr_expect_eq(fe_send(&fe[0], VU_REQ_NETSHM_DOORBELL, &d, sizeof(d), &efd, 1, true),
+		     -EOPNOTSUPP);
+	cr_expect_eq(vub_port_fd(fe[0].p), -1);
+	close(efd);
+}
+
+Test(vub_netshm, doorbell_with_nonzero_flags_ends_the_session)
+{
+	struct vu_netshm_doorbell d = { .flags = 1 };
+	int efd = new_eventfd();
+
+	fe_up(&fe[0], PF_NETSHM);
+	cr_assert_eq(fe_attach(&fe[0], VU_NETSHM_MODE_SHARED, NULL).status, 0);
+	cr_expect_eq(fe_send(&fe[0], VU_REQ_NETSHM_DOORBELL, &d, sizeof(d), &efd, 1, true),
+		     -EINVAL);
+	cr_expect_eq(vub_port_fd(fe[0].p), -1);
+	cr_expect_eq(ns_stats().doorbells, 0);
+	close(efd);
+}
+
+Test(vub_netshm, doorbell_arrives_at_the_other_port_as_the_same_eventfd)
+{
+	int e0 = new_eventfd();
+
+	shared_chan_up(&fe[0]);
+	shared_chan_up(&fe[1]);
+	cr_expect_eq(fe_doorbell(&fe[0], e0), 0);
+	cr_expect_eq(fe[0].ch.n, 0, "never a port's own doorbell");
+	cr_assert_eq(fe[1].ch.n, 1);
+	expect_db_map(&fe[1].ch, 0, 0, e0);
+	cr_expect_eq(ns_stats().doorbell_maps, 1);
+	cr_expect_eq(ns_stats().doorbell_nacks, 0);
+
+	/* Port 0 goes: port 1 is told, and nobody else. */
+	fe_close(&fe[0]);
+	cr_assert_eq(fe[1].ch.n, 2);
+	expect_db_unmap(&fe[1].ch, 1, 0);
+	cr_expect_eq(ns_stats().doorbell_unmaps, 1);
+	cr_expect_eq(ns_stats().doorbells, 0);
+	close(e0);
+}
+
+Test(vub_netshm, port_attaching_later_gets_the_existing_doorbells)
+{
+	int e0 = new_eventfd(), e1 = new_eventfd(), e2 = new_eventfd();
+
+	shared_chan_up(&fe[0]);
+	cr_expect_eq(fe_doorbell(&fe[0], e0), 0);
+	shared_chan_up(&fe[1]);
+	cr_expect_eq(fe_doorbell(&fe[1], e1), 0);
+	/* Port 1 got 0's at its attach; port 0 got 1's when it arrived. */
+	cr_assert_eq(fe[1].ch.n, 1);
+	expect_db_map(&fe[1].ch, 0, 0, e0);
+	cr_assert_eq(fe[0].ch.n, 1);
+	expect_db_map(&fe[0].ch, 0, 1, e1);
+
+	/* Port 2 attaches last, in peer mode: both doorbells, in port order, after no PEER_MAP
+	 * (nobody else is in peer mode). */
+	peer_up(&fe[2], false);
+	cr_assert_eq(fe[2].ch.n, 2);
+	expect_db_map(&fe[2].ch, 0, 0, e0);
+	expect_db_map(&fe[2].ch, 1, 1, e1);
+	cr_expect_eq(fe_doorbell(&fe[2], e2), 0);
+	expect_db_map(&fe[0].ch, 1, 2, e2);
+	expect_db_map(&fe[1].ch, 1, 2, e2);
+	cr_expect_eq(ns_stats().doorbell_maps, 6);
+
+	/* Port 1 goes: DOORBELL_UNMAP(1) at 0 and 2. */
+	fe_close(&fe[1]);
+	expect_db_unmap(&fe[0].ch, 2, 1);
+	expect_db_unmap(&fe[2].ch, 2, 1);
+	cr_expect_eq(ns_stats().doorbells, 2);
+	close(e0);
+	close(e1);
+	close(e2);
+}
+
+Test(vub_netshm, channel_set_after_the_attach_gets_the_existing_doorbells)
+{
+	int e0 = new_eventfd();
+
+	shared_chan_up(&fe[0]);
+	cr_expect_eq(fe_doorbell(&fe[0], e0), 0);
+	fe_up(&fe[1], PF_NETSHM | PF_CHAN);
+	cr_assert_eq(fe_attach(&fe[1], VU_NETSHM_MODE_SHARED, NULL).status, 0);
+	cr_expect_eq(ns_stats().doorbell_maps, 0, "no channel yet");
+	fe_chan(&fe[1], false);
+	cr_assert_eq(fe[1].ch.n, 1);
+	expect_db_map(&fe[1].ch, 0, 0, e0);
+	fe_close(&fe[0]);
+	expect_db_unmap(&fe[1].ch, 1, 0);
+	close(e0);
+}
+
+Test(vub_netshm, port_without_a_channel_gets_nothing_and_nothing_breaks)
+{
+	int e0 = new_eventfd(), e2 = new_eventfd();
+
+	shared_chan_up(&fe[0]);
+	fe_up(&fe[2], PF_NETSHM);		/* polling only: no channel */
+	cr_assert_eq(fe_attach(&fe[2], VU_NETSHM_MODE_SHARED, NULL).status, 0);
+	cr_expect_eq(fe_doorbell(&fe[0], e0), 0);
+	cr_expect_eq(ns_stats().doorbell_maps, 0, "port 2 has no channel");
+	/* It may still have a doorbell of its own for the others to ring. */
+	cr_expect_eq(fe_doorbell(&fe[2], e2), 0);
+	cr_assert_eq(fe[0].ch.n, 1);
+	expect_db_map(&fe[0].ch, 0, 2, e2);
+	fe_close(&fe[0]);
+	cr_expect_eq(ns_stats().doorbell_unmaps, 0, "port 2 never got a map");
+	cr_expect_neq(vub_port_fd(fe[2].p), -1);
+	cr_expect_neq(fe_get_u64(&fe[2], VU_REQ_GET_FEATURES), 0);
+	fe_close(&fe[2]);
+	cr_expect_eq(ns_stats().doorbells, 0);
+	close(e0);
+	close(e2);
+}
+
+Test(vub_netshm, unattached_port_with_a_channel_gets_no_doorbell)
+{
+	int e0 = new_eventfd();
+
+	shared_chan_up(&fe[0]);
+	fe_up(&fe[1], PF_NETSHM | PF_CHAN);
+	fe_chan(&fe[1], false);
+	cr_expect_eq(fe_doorbell(&fe[0], e0), 0);
+	cr_expect_eq(fe[1].ch.n, 0);
+	cr_expect_eq(ns_stats().doorbell_maps, 0);
+	close(e0);
+}
+
+Test(vub_netshm, doorbell_peer_that_does_not_answer_is_counted_and_its_session_goes_on)
+{
+	int e0 = new_eventfd();
+
+	fe_up(&fe[1], PF_NETSHM | PF_CHAN);
+	fe_chan(&fe[1], true);
+	cr_assert_eq(fe_attach(&fe[1], VU_NETSHM_MODE_SHARED, NULL).status, 0);
+	shared_chan_up(&fe[0]);
+	cr_expect_eq(fe_doorbell(&fe[0], e0), 0);
+	cr_expect_eq(ns_stats().doorbell_maps, 1);
+	cr_expect_eq(ns_stats().doorbell_nacks, 1, "port 1 never acked");
+	cr_expect_eq(ns_stats().peer_nacks, 0, "counted as a doorbell, not a PEER_MAP");
+	cr_expect_neq(vub_port_fd(fe[0].p), -1);
+	cr_expect_neq(vub_port_fd(fe[1].p), -1);
+	cr_expect_neq(fe_get_u64(&fe[1], VU_REQ_GET_FEATURES), 0);
+	close(e0);
+}
+
+Test(vub_netshm, doorbells_with_peer_mode_and_teardown_leak_no_fd)
+{
+	int e[2];
+	unsigned int before = count_fds(), i;
+
+	for (i = 0; i < 2; i++) {
+		e[i] = new_eventfd();
+		peer_up(&fe[i], false);
+		cr_expect_eq(fe_doorbell(&fe[i], e[i]), 0);
+	}
+	/* Port 1's attach: PEER_MAP(0) and DOORBELL_MAP(0) to 1, PEER_MAP(1) to 0; then 1's
+	 * doorbell to 0. */
+	expect_peer_map(&fe[1].ch, 0, &fe[0], 0);
+	expect_db_map(&fe[1].ch, 1, 0, e[0]);
+	expect_peer_map(&fe[0].ch, 0, &fe[1], 1);
+	expect_db_map(&fe[0].ch, 1, 1, e[1]);
+	/* A RESET_OWNER ends the doorbell like a disconnect (and drops that port's channel). */
+	cr_expect_eq(fe_send(&fe[0], VU_REQ_RESET_OWNER, NULL, 0, NULL, 0, false), 0);
+	cr_assert_eq(fe[1].ch.n, 4);
+	cr_expect_eq(fe[1].ch.msgs[2].hdr.request, VU_BREQ_NETSHM_PEER_UNMAP);
+	expect_db_unmap(&fe[1].ch, 3, 0);
+	cr_expect_eq(ns_stats().doorbells, 1);
+	fe_close(&fe[0]);
+	fe_close(&fe[1]);
+	cr_expect_eq(fe[0].ch.n, 2, "port 0's channel was closed by its reset");
+	cr_expect_eq(ns_stats().doorbells, 0);
+	for (i = 0; i < 2; i++) {
+		chan_stop(&fe[i]);
+		close(e[i]);
+	}
+	cr_expect_eq(count_fds(), before, "an fd leaked");
 }

@@ -250,12 +250,16 @@ static void sw_print_stats(struct sw *sw)
 		vub_netshm_stats(sw->b, &n);
 		printf("netshm: attached %llu attaches %llu refused %llu installed %llu withdrawn %llu "
 		       "table_full %llu peer_maps %llu peer_unmaps %llu peer_nacks %llu "
-		       "chan_errors %llu hugepages %s\n",
+		       "chan_errors %llu doorbells %llu doorbell_regs %llu doorbell_refused %llu "
+		       "doorbell_maps %llu doorbell_unmaps %llu doorbell_nacks %llu hugepages %s\n",
 		       (unsigned long long)n.attached, (unsigned long long)n.attaches,
 		       (unsigned long long)n.refused, (unsigned long long)n.installed,
 		       (unsigned long long)n.withdrawn, (unsigned long long)n.full,
 		       (unsigned long long)n.peer_maps, (unsigned long long)n.peer_unmaps,
 		       (unsigned long long)n.peer_nacks, (unsigned long long)n.chan_errors,
+		       (unsigned long long)n.doorbells, (unsigned long long)n.doorbell_regs,
+		       (unsigned long long)n.doorbell_refused, (unsigned long long)n.doorbell_maps,
+		       (unsigned long long)n.doorbell_unmaps, (unsigned long long)n.doorbell_nacks,
 		       n.huge ? "yes" : "no");
 	}
 	fflush(stdout);

@@ -88,6 +88,8 @@ struct vub_port {
 	bool ns_attached;
 	bool ns_peer;			/* attached in peer-memory mode */
 	uint32_t ns_mapped;		/* bit q: PEER_MAP(q) was sent to this port */
+	uint32_t ns_dbmapped;		/* bit q: DOORBELL_MAP(q) was sent to this port */
+	int ns_doorbell;		/* this port's doorbell eventfd (§8) or -1 */
 	unsigned int ns_nmem;		/* kept memory table (peer mode allowed): regions */
 	struct vu_mem_region ns_mem[VU_MAX_REGIONS];	/* user_addr zeroed */
 	int ns_memfd[VU_MAX_REGIONS];	/* our dups of the front-end's fds */
@@ -876,10 +878,10 @@ static bool vub_ns_drain(struct vub_port *p)
 
 /*
  * Sends a back-end request with NEED_REPLY on to's channel and waits for its REPLY_ACK. A nack,
- * a malformed reply or no reply in time: logged, counted, the session goes on. A channel that
- * cannot be written or read is dropped.
+ * a malformed reply or no reply in time: logged, counted in *nacks, the session goes on. A
+ * channel that cannot be written or read is dropped.
  */
-static void vub_ns_request(struct vub_port *to, struct vu_msg *m)
+static void vub_ns_request(struct vub_port *to, struct vu_msg *m, uint64_t *nacks)
 {
 	struct vub *b = to->b;
 	uint64_t ms = b->cfg.netshm_ack_ms ? b->cfg.netshm_ack_ms : VUB_NS_ACK_MS;
@@ -921,13 +923,13 @@ static void vub_ns_request(struct vub_port *to, struct vu_msg *m)
 		}
 		vu_msg_close_fds(&r);
 		if (ret || r.payload.u64) {
-			NS_STAT_ADD(b, peer_nacks, 1);
+			__atomic_fetch_add(nacks, 1, __ATOMIC_RELAXED);
 			pr_warn("vmm-switch: port %s: %s refused by the front-end (%s)", to->name,
 				name, ret ? why : "non-zero status");
 		}
 		return;
 	}
-	NS_STAT_ADD(b, peer_nacks, 1);
+	__atomic_fetch_add(nacks, 1, __ATOMIC_RELAXED);
 	pr_warn("vmm-switch: port %s: %s not acknowledged within %llu ms", to->name, name,
 		(unsigned long long)ms);
 }
@@ -957,7 +959,7 @@ static void vub_ns_peer_map(struct vub_port *to, struct vub_port *q)
 	m.nfds = q->ns_nmem;
 	to->ns_mapped |= 1u << q->idx;
 	NS_STAT_ADD(to->b, peer_maps, 1);
-	vub_ns_request(to, &m);
+	vub_ns_request(to, &m, &to->b->ns_st.peer_nacks);
 }
 
 /* PEER_MAP(q) to every other peer-mode port (q attached in peer mode, with memory). */
@@ -971,23 +973,93 @@ static void vub_ns_announce(struct vub_port *q)
 			vub_ns_peer_map(&b->ports[i], q);
 }
 
-/* PEER_UNMAP(q) to every port that was sent PEER_MAP(q). */
-static void vub_ns_unannounce(struct vub_port *q)
+/*
+ * PEER_UNMAP(q) (doorbell false) or DOORBELL_UNMAP(q) to every port that was sent the matching
+ * MAP (its ns_mapped or ns_dbmapped bit q, cleared here).
+ */
+static void vub_ns_unmap_all(struct vub_port *q, bool doorbell)
 {
 	struct vub *b = q->b;
 	unsigned int i;
 
 	for (i = 0; i < b->nports; i++) {
 		struct vub_port *p = &b->ports[i];
+		uint32_t *mask = doorbell ? &p->ns_dbmapped : &p->ns_mapped;
 		struct vu_msg m;
 
-		if (p == q || !(p->ns_mapped & (1u << q->idx)))
+		if (p == q || !(*mask & (1u << q->idx)))
 			continue;
-		p->ns_mapped &= ~(1u << q->idx);
-		vu_msg_init(&m, VU_BREQ_NETSHM_PEER_UNMAP, sizeof(struct vu_netshm_peer));
+		*mask &= ~(1u << q->idx);
+		vu_msg_init(&m, doorbell ? VU_BREQ_NETSHM_DOORBELL_UNMAP : VU_BREQ_NETSHM_PEER_UNMAP,
+			    sizeof(struct vu_netshm_peer));
 		m.payload.netshm_peer.port = q->idx;
-		NS_STAT_ADD(b, peer_unmaps, 1);
-		vub_ns_request(p, &m);
+		if (doorbell) {
+			NS_STAT_ADD(b, doorbell_unmaps, 1);
+			vub_ns_request(p, &m, &b->ns_st.doorbell_nacks);
+		} else {
+			NS_STAT_ADD(b, peer_unmaps, 1);
+			vub_ns_request(p, &m, &b->ns_st.peer_nacks);
+		}
+	}
+}
+
+/* PEER_UNMAP(q) to every port that was sent PEER_MAP(q). */
+static void vub_ns_unannounce(struct vub_port *q)
+{
+	vub_ns_unmap_all(q, false);
+}
+
+/* §8: doorbells go to attached ports that have a channel and answer on it (REPLY_ACK). */
+static bool vub_ns_db_receiver(const struct vub_port *to)
+{
+	return to->ns_attached && to->ns_chan >= 0 && vub_has_pfeature(to, VU_PF_REPLY_ACK);
+}
+
+/* DOORBELL_MAP(q) to `to`: q's eventfd (ours stays open). Never a port's own doorbell. */
+static void vub_ns_db_map(struct vub_port *to, struct vub_port *q)
+{
+	struct vub *b = to->b;
+	struct vu_msg m;
+
+	if (to == q || q->ns_doorbell < 0 || !vub_ns_db_receiver(to))
+		return;
+	vu_msg_init(&m, VU_BREQ_NETSHM_DOORBELL_MAP, sizeof(struct vu_netshm_peer));
+	m.payload.netshm_peer.port = q->idx;
+	m.fds[0] = q->ns_doorbell;
+	m.nfds = 1;
+	to->ns_dbmapped |= 1u << q->idx;
+	NS_STAT_ADD(b, doorbell_maps, 1);
+	vub_ns_request(to, &m, &b->ns_st.doorbell_nacks);
+}
+
+/* Every existing doorbell to p (p's attach or channel is new). */
+static void vub_ns_db_catch_up(struct vub_port *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->b->nports; i++)
+		vub_ns_db_map(p, &p->b->ports[i]);
+}
+
+/* q's doorbell to every other port. */
+static void vub_ns_db_announce(struct vub_port *q)
+{
+	unsigned int i;
+
+	for (i = 0; i < q->b->nports; i++)
+		vub_ns_db_map(&q->b->ports[i], q);
+}
+
+/* Session end of q: DOORBELL_UNMAP(q) to every port that got the MAP, then q's fd goes. */
+static void vub_ns_db_forget(struct vub_port *q)
+{
+	struct vub *b = q->b;
+
+	vub_ns_unmap_all(q, true);
+	if (q->ns_doorbell >= 0) {
+		close(q->ns_doorbell);
+		q->ns_doorbell = -1;
+		__atomic_fetch_sub(&b->ns_st.doorbells, 1, __ATOMIC_RELAXED);
 	}
 }
 
@@ -1056,7 +1128,9 @@ static void vub_ns_detach(struct vub_port *p)
 		__atomic_fetch_sub(&b->ns_st.attached, 1, __ATOMIC_RELAXED);
 	}
 	vub_ns_unannounce(p);
+	vub_ns_db_forget(p);
 	p->ns_mapped = 0;
+	p->ns_dbmapped = 0;
 	vub_ns_forget_mem(p);
 	vub_ns_chan_close(p);
 }
@@ -1112,13 +1186,17 @@ static int vub_ns_attach(struct vub_port *p, const struct vu_msg *m)
 	pr_info("vmm-switch: port %s: netshm attached as port %u (%s mode)", p->name, p->idx,
 		peer ? "peer" : "shared");
 	ret = vu_msg_send(p->sock, &r);
-	if (ret || !peer)
+	if (ret)
 		return ret;
 	/* §2 "When the back-end sends them": after the reply, both directions. */
-	for (i = 0; i < b->nports; i++)
-		if (&b->ports[i] != p && vub_ns_peer_port(&b->ports[i]))
-			vub_ns_peer_map(p, &b->ports[i]);
-	vub_ns_announce(p);
+	if (peer) {
+		for (i = 0; i < b->nports; i++)
+			if (&b->ports[i] != p && vub_ns_peer_port(&b->ports[i]))
+				vub_ns_peer_map(p, &b->ports[i]);
+		vub_ns_announce(p);
+	}
+	/* §8: the doorbells that exist already (p has none yet: it needs this attach first). */
+	vub_ns_db_catch_up(p);
 	return 0;
 }
 
@@ -1351,6 +1429,68 @@ static bool vub_wants_ack(const struct vub_port *p, const struct vu_msg *m)
 	       vu_msg_need_reply(m) && vub_has_pfeature(p, VU_PF_REPLY_ACK);
 }
 
+/* SET_BACKEND_REQ_FD: acked first, then the doorbells this port missed (the front-end serves
+ * its channel only once the request is answered). */
+static int vub_ns_set_chan(struct vub_port *p, struct vu_msg *m)
+{
+	int ret = 0;
+
+	vub_ns_chan_close(p);
+	p->ns_chan = m->fds[0];
+	m->nfds = 0;
+	if (vub_wants_ack(p, m))
+		ret = vu_msg_send_ack(p->sock, m, 0);
+	if (!ret)
+		vub_ns_db_catch_up(p);
+	return ret;
+}
+
+/* "anon_inode:[eventfd]" is how the kernel names an eventfd (fs/eventfd.c). */
+static bool vub_is_eventfd(int fd)
+{
+	static const char want[] = "anon_inode:[eventfd]";
+	char path[32], link[sizeof(want) + 1];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	return n == (ssize_t)sizeof(want) - 1 && !memcmp(link, want, sizeof(want) - 1);
+}
+
+/*
+ * NETSHM_DOORBELL (§8): kept after an attach, once per session; a refusal is a status in the
+ * ack (the fd stays in m and is closed), the session goes on. Acked before the fd goes to the
+ * peers, so the front-end is not kept waiting behind their acks.
+ */
+static int vub_ns_doorbell(struct vub_port *p, struct vu_msg *m)
+{
+	struct vub *b = p->b;
+	uint32_t status = 0;
+	int ret = 0;
+
+	if (!p->ns_attached)
+		status = ENOTCONN;
+	else if (p->ns_doorbell >= 0)
+		status = EBUSY;
+	else if (!vub_is_eventfd(m->fds[0]))
+		status = EINVAL;
+	if (status) {
+		NS_STAT_ADD(b, doorbell_refused, 1);
+		pr_info("vmm-switch: port %s: netshm doorbell refused: %s", p->name,
+			strerror((int)status));
+	} else {
+		p->ns_doorbell = m->fds[0];
+		m->nfds = 0;
+		NS_STAT_ADD(b, doorbells, 1);
+		NS_STAT_ADD(b, doorbell_regs, 1);
+	}
+	if (vub_wants_ack(p, m))
+		ret = vu_msg_send_ack(p->sock, m, status);
+	if (!ret && !status)
+		vub_ns_db_announce(p);
+	return ret;
+}
+
 /*
  * One checked message. 0 when handled (replies sent), or < 0 with a reason: the caller ends
  * the session. Fds the handler keeps are taken out of m (nfds = 0); the caller closes the rest.
@@ -1480,17 +1620,17 @@ static int vub_dispatch(struct vub_port *p, struct vu_msg *m, char *why, size_t 
 			snprintf(why, len, "SET_BACKEND_REQ_FD: not negotiated");
 			return -EOPNOTSUPP;
 		}
-		vub_ns_chan_close(p);
-		p->ns_chan = m->fds[0];
-		m->nfds = 0;
-		break;
+		return vub_ns_set_chan(p, m);
 	case VU_REQ_NETSHM_ATTACH:
-		/* §1: without bit 48 negotiated, id 1001 is an unknown request. */
+	case VU_REQ_NETSHM_DOORBELL:
+		/* §1: without bit 48 negotiated, ids 1001.. are unknown requests. */
 		if (!vub_has_pfeature(p, VU_PF_NETSHM)) {
 			snprintf(why, len, "unknown request %u (netshm not negotiated)",
 				 m->hdr.request);
 			return -EOPNOTSUPP;
 		}
+		if (m->hdr.request == VU_REQ_NETSHM_DOORBELL)
+			return vub_ns_doorbell(p, m);
 		return vub_ns_attach(p, m);
 	default:
 		/* Everything else needs a feature we never offer (LOG_ALL, CONFIG, MEM_SLOTS...). */
@@ -1623,6 +1763,7 @@ int vub_port_add(struct vub *b, const char *name, struct vub_port **out, struct 
 	pthread_mutex_init(&p->lock, NULL);
 	p->sock = -1;
 	p->ns_chan = -1;
+	p->ns_doorbell = -1;
 	for (i = 0; i < VU_MAX_REGIONS; i++)
 		p->ns_memfd[i] = -1;
 	foreign_init(&p->mem);
@@ -1664,7 +1805,7 @@ int vub_create(const struct vub_config *cfg, struct vub **out, struct err *e)
 		}
 		b->ns_on = true;
 		pthread_mutex_init(&b->ns_lock, NULL);
-		/* §1: bit 48; peer mode's PEER_MAP needs the back-end channel (and REPLY_ACK). */
+		/* §1: bit 48; PEER_MAP and DOORBELL_MAP need the back-end channel (and REPLY_ACK). */
 		b->pfeatures |= 1ull << VU_PF_NETSHM | 1ull << VU_PF_BACKEND_REQ;
 	}
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -1719,7 +1860,9 @@ void vub_netshm_stats(const struct vub *b, struct vub_netshm_stats *s)
 #define VUB_NS_LOAD(f) s->f = __atomic_load_n(&b->ns_st.f, __ATOMIC_RELAXED)
 	VUB_NS_LOAD(attached); VUB_NS_LOAD(attaches); VUB_NS_LOAD(refused);
 	VUB_NS_LOAD(peer_maps); VUB_NS_LOAD(peer_unmaps); VUB_NS_LOAD(peer_nacks);
-	VUB_NS_LOAD(chan_errors);
+	VUB_NS_LOAD(chan_errors); VUB_NS_LOAD(doorbells); VUB_NS_LOAD(doorbell_regs);
+	VUB_NS_LOAD(doorbell_refused); VUB_NS_LOAD(doorbell_maps); VUB_NS_LOAD(doorbell_unmaps);
+	VUB_NS_LOAD(doorbell_nacks);
 #undef VUB_NS_LOAD
 	s->installed = rs.installed;
 	s->withdrawn = rs.withdrawn;

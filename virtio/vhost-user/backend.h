@@ -116,6 +116,13 @@ struct vub_netshm_stats {
 	uint64_t peer_unmaps;		/* PEER_UNMAP sent */
 	uint64_t peer_nacks;		/* PEER_MAP/UNMAP not acked (non-zero, timeout) */
 	uint64_t chan_errors;		/* back-end channels dropped for a write or read error */
+	/* Doorbells (docs/vhost-user-shmem.md §8). */
+	uint64_t doorbells;		/* ports with a doorbell registered now */
+	uint64_t doorbell_regs;		/* NETSHM_DOORBELL accepted */
+	uint64_t doorbell_refused;	/* NETSHM_DOORBELL refused (ENOTCONN, EBUSY, EINVAL) */
+	uint64_t doorbell_maps;		/* DOORBELL_MAP sent */
+	uint64_t doorbell_unmaps;	/* DOORBELL_UNMAP sent */
+	uint64_t doorbell_nacks;	/* DOORBELL_MAP/UNMAP not acked (non-zero, timeout) */
 	bool huge;			/* the region is on 2 MiB hugepages */
 };
 
@@ -173,6 +180,12 @@ void vub_wake(struct vub *b);
  * session and closed at its end), PEER_MAP / PEER_UNMAP sent on that channel with NEED_REPLY;
  * the control thread waits up to netshm_ack_ms for each ack. A nack or a timeout is logged and
  * counted and the session goes on; a write or read error drops the channel (not the session).
+ *
+ * Doorbells (§8): NETSHM_DOORBELL is accepted after a successful attach, once per session, with
+ * an eventfd (else the ack says ENOTCONN, EBUSY or EINVAL; the session goes on). The switch
+ * keeps the fd for the session and sends DOORBELL_MAP(q, fd) to every other attached port with
+ * a back-end channel and REPLY_ACK (also to one whose attach or channel comes later), and
+ * DOORBELL_UNMAP(q) to those ports when q's session ends; sent and acked as PEER_MAP is.
  *
  * Flow tables: learning a MAC (new or moved) on port r installs mac -> r in every other
  * attached port's table and withdraws it from r's; ageing, a move and r's session end withdraw.
