@@ -40,6 +40,7 @@ void netshm_dev_stats(struct netshm_dev *d, struct netshm_dev_stats *out)
 {
 	out->bad_reads = __atomic_load_n(&d->stats.bad_reads, __ATOMIC_RELAXED);
 	out->writes = __atomic_load_n(&d->stats.writes, __ATOMIC_RELAXED);
+	out->doorbell_slow = __atomic_load_n(&d->stats.doorbell_slow, __ATOMIC_RELAXED);
 }
 
 static uint32_t reg_locked(const struct netshm_dev *d, uint32_t off)
@@ -63,6 +64,8 @@ static uint32_t reg_locked(const struct netshm_dev *d, uint32_t off)
 	case NETSHM_REG_PSTRIDE_HI:	return (uint32_t)(s->peer_stride >> 32);
 	case NETSHM_REG_PEER_MAPPED:	return s->peer_mapped;
 	case NETSHM_REG_PEER_VIEW:	return s->peer_view;
+	case NETSHM_REG_IRQ:		return s->irq;
+	case NETSHM_REG_DOORBELL_PEERS:	return s->doorbell_peers;
 	default:			return 0;	/* reserved */
 	}
 }
@@ -96,10 +99,13 @@ static void netshm_bar_write(void *ctx, uint64_t off, const void *data, uint32_t
 {
 	struct netshm_dev *d = ctx;
 
-	(void)off;
 	(void)data;
-	(void)len;
-	__atomic_fetch_add(&d->stats.writes, 1, __ATOMIC_RELAXED);
+	/* §8: a doorbell KVM did not take (its bit is clear in DOORBELL_PEERS) is dropped. */
+	if (len == 4 && off % 4 == 0 && off >= NETSHM_REG_DOORBELL(0) &&
+	    off < NETSHM_REG_DOORBELL(NETSHM_MAX_PORTS))
+		__atomic_fetch_add(&d->stats.doorbell_slow, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&d->stats.writes, 1, __ATOMIC_RELAXED);
 }
 
 const struct bus_dev_ops netshm_bar_ops = {
@@ -110,10 +116,11 @@ const struct bus_dev_ops netshm_bar_ops = {
 /* PCI Local Bus 3.0 §6.1: the type 0 header fields the function owns. */
 static void netshm_cfg_read(void *ctx, uint32_t off, void *data, uint32_t len)
 {
+	struct netshm_dev *d = ctx;
 	uint8_t h[CFG_HDR] = { 0 };
 	uint16_t vendor = NETSHM_PCI_VENDOR, device = NETSHM_PCI_DEVICE;
+	struct netshm_dev_state st;
 
-	(void)ctx;
 	if (off >= CFG_HDR || len > CFG_HDR - off)
 		return;		/* pre-filled with zeros: no capabilities, no extended space */
 	memcpy(h + 0x00, &vendor, 2);
@@ -124,7 +131,9 @@ static void netshm_cfg_read(void *ctx, uint32_t off, void *data, uint32_t len)
 	h[0x0b] = (NETSHM_PCI_CLASS >> 16) & 0xff;	/* class */
 	memcpy(h + 0x2c, &vendor, 2);			/* subsystem vendor / id */
 	memcpy(h + 0x2e, &device, 2);
-	/* 0x06 status 0 (no capability list), 0x0e header type 0, 0x3d interrupt pin 0. */
+	netshm_dev_get(d, &st, NULL);
+	h[0x3d] = st.status & NETSHM_STS_DOORBELL ? 1 : 0;	/* INTA: the doorbell (§8) */
+	/* 0x06 status 0 (no capability list), 0x0e header type 0. */
 	memcpy(data, h + off, len);
 }
 
@@ -136,9 +145,18 @@ static void netshm_cfg_write(void *ctx, uint32_t off, const void *data, uint32_t
 	(void)len;	/* nothing writable here: the bridge keeps command/BARs/line */
 }
 
+static void netshm_bar_mapped(void *ctx, unsigned int bar, uint64_t gpa, bool mapped)
+{
+	struct netshm_dev *d = ctx;
+
+	if (bar == 0 && d->bar_hook)
+		d->bar_hook(d->bar_ctx, gpa, mapped);
+}
+
 const struct pci_func_ops netshm_pci_ops = {
 	.cfg_read = netshm_cfg_read,
 	.cfg_write = netshm_cfg_write,
+	.bar_mapped = netshm_bar_mapped,
 };
 
 int netshm_dev_add(struct netshm_dev *d, struct pci_host *h, unsigned int *slot)
@@ -146,6 +164,15 @@ int netshm_dev_add(struct netshm_dev *d, struct pci_host *h, unsigned int *slot)
 	struct pci_bar bars[PCI_NUM_BARS] = {
 		[0] = { .size = NETSHM_BAR0_SIZE, .ops = &netshm_bar_ops, .ctx = d },
 	};
+	struct netshm_dev_state st;
+	int r = pci_host_add(h, &netshm_pci_ops, d, bars, "netshm", slot);
 
-	return pci_host_add(h, &netshm_pci_ops, d, bars, "netshm", slot);
+	netshm_dev_get(d, &st, NULL);
+	if (!r && (st.status & NETSHM_STS_DOORBELL)) {
+		uint8_t line = (uint8_t)st.irq;
+
+		/* As firmware would: the bridge owns the line byte (PCI 3.0 §6.2.4). */
+		pci_host_cfg_write(h, 0, *slot, 0, 0x3c, &line, 1);
+	}
+	return r;
 }

@@ -4,16 +4,25 @@
 
 /*
  * The netshm PCI function (docs/vhost-user-shmem.md §4, registers in base/netshm-abi.h): tells
- * the guest where the VMM mapped vmm-switch's shared region and its peers' RAM. It has no
- * interrupt and no DMA; the windows themselves are memslots owned by vmm/netshm.c, not BARs.
+ * the guest where the VMM mapped vmm-switch's shared region and its peers' RAM. No DMA; the
+ * windows themselves are memslots owned by vmm/netshm.c, not BARs. With doorbells (§8) it has
+ * one edge interrupt, raised by an irqfd the VMM owns, never by this code.
  *
  * Config space: vendor NETSHM_PCI_VENDOR, device NETSHM_PCI_DEVICE, class NETSHM_PCI_CLASS,
- * revision NETSHM_VERSION, header type 0, no capabilities, interrupt pin 0; everything else
- * reads 0 and ignores writes (the bridge owns command, BARs and the interrupt line).
+ * revision NETSHM_VERSION, header type 0, no capabilities, interrupt pin INTA when
+ * STATUS.DOORBELL is set at netshm_dev_add() (else 0); everything else reads 0 and ignores
+ * writes (the bridge owns command, BARs and the interrupt line; netshm_dev_add() programs the
+ * line to IRQ as firmware would).
  *
  * BAR0 (NETSHM_BAR0_SIZE, 32-bit memory): read-only 32-bit registers. Only naturally aligned
- * 4-byte reads are answered; any other access reads all ones. Every write is ignored. Both
- * are counted (stats), never logged per access: a guest may hammer them.
+ * 4-byte reads are answered; any other access reads all ones. Writes are ignored: an aligned
+ * 4-byte write to DOORBELL(q) counts as doorbell_slow (the doorbell of q is not an ioeventfd
+ * here, §8: dropped), any other write as writes. All are counted (stats), never logged per
+ * access: a guest may hammer them.
+ *
+ * bar_hook (optional, set before netshm_dev_add): told where BAR0 decodes whenever that
+ * changes (the VMM moves its doorbell ioeventfds along). It runs under the PCI host's lock
+ * and must not call back into the host.
  *
  * Locking: the state is set by the VMM (any thread) with netshm_dev_set() and read by vCPU
  * threads, all under the device's mutex. GEN goes up by one after every change, so a guest
@@ -37,11 +46,14 @@ struct netshm_dev_state {
 	uint64_t peer_base, peer_stride;
 	uint32_t peer_mapped;		/* bit p: port p's RAM is in its window */
 	uint32_t peer_view;		/* STS_VIEWS: EPT view of the peer windows, else 0 */
+	uint32_t irq;			/* STS_DOORBELL: the GSI of our doorbell, else 0 */
+	uint32_t doorbell_peers;	/* bit q: port q's doorbell is an ioeventfd here */
 };
 
 struct netshm_dev_stats {
 	uint64_t bad_reads;		/* not an aligned 32-bit read: answered with all ones */
-	uint64_t writes;		/* ignored */
+	uint64_t writes;		/* ignored (not a DOORBELL(q) write) */
+	uint64_t doorbell_slow;		/* aligned 32-bit DOORBELL(q) writes that exited: dropped */
 };
 
 struct netshm_dev {
@@ -49,6 +61,8 @@ struct netshm_dev {
 	struct netshm_dev_state st;
 	uint32_t gen;
 	struct netshm_dev_stats stats;
+	void (*bar_hook)(void *ctx, uint64_t gpa, bool mapped);
+	void *bar_ctx;
 };
 
 /* All registers zero but MAGIC/VERSION, GEN 0. */
@@ -64,8 +78,9 @@ void netshm_dev_stats(struct netshm_dev *d, struct netshm_dev_stats *out);
 uint32_t netshm_dev_reg(struct netshm_dev *d, uint32_t off);
 
 /*
- * Adds the function to the host bridge with BAR0 (pci_host_add's errors). Call before the
- * vCPUs run; *slot is its device number.
+ * Adds the function to the host bridge with BAR0 (pci_host_add's errors); with
+ * STATUS.DOORBELL set it programs the interrupt line to IRQ. Call before the vCPUs run;
+ * *slot is its device number.
  */
 int netshm_dev_add(struct netshm_dev *d, struct pci_host *h, unsigned int *slot) __must_check;
 

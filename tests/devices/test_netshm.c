@@ -171,3 +171,88 @@ Test(netshm_dev, bar_moved_by_the_guest_still_answers)
 	cr_expect(bus_read(&mmio, bar, &v, 4));
 	cr_expect_eq(v, NETSHM_DEV_MAGIC);
 }
+
+/* ---- doorbells (docs/vhost-user-shmem.md §8) ---- */
+
+Test(netshm_dev, doorbell_registers_show_irq_and_peers)
+{
+	struct netshm_dev_state st = { .status = NETSHM_STS_REGION | NETSHM_STS_DOORBELL,
+				       .port = 0, .nports = 3, .irq = 21,
+				       .doorbell_peers = 0x6 };
+	uint32_t gen0 = reg(NETSHM_REG_GEN);
+
+	cr_expect_eq(reg(NETSHM_REG_IRQ), 0, "no doorbell before the VMM says so");
+	cr_expect_eq(reg(NETSHM_REG_DOORBELL_PEERS), 0);
+	netshm_dev_set(&dev, &st);
+	cr_expect_eq(reg(NETSHM_REG_GEN), gen0 + 1);
+	cr_expect_eq(reg(NETSHM_REG_STATUS) & NETSHM_STS_DOORBELL, NETSHM_STS_DOORBELL);
+	cr_expect_eq(reg(NETSHM_REG_IRQ), 21);
+	cr_expect_eq(reg(NETSHM_REG_DOORBELL_PEERS), 0x6);
+	cr_expect_eq(reg(NETSHM_REG_DOORBELL(1)), 0, "doorbells read 0");
+}
+
+Test(netshm_dev, doorbell_writes_that_exit_are_dropped_and_counted_apart)
+{
+	struct netshm_dev_state st = { .status = NETSHM_STS_REGION, .port = 0, .nports = 8 };
+	struct netshm_dev_stats s;
+	uint32_t one = 1, gen;
+	uint16_t half = 1;
+
+	netshm_dev_set(&dev, &st);
+	gen = reg(NETSHM_REG_GEN);
+	for (unsigned int q = 0; q < NETSHM_MAX_PORTS; q++)
+		cr_expect(bus_write(&mmio, bar + NETSHM_REG_DOORBELL(q), &one, 4));
+	/* Not a doorbell: narrow, misaligned, past DOORBELL(7). */
+	cr_expect(bus_write(&mmio, bar + NETSHM_REG_DOORBELL(1), &half, 2));
+	cr_expect(bus_write(&mmio, bar + NETSHM_REG_DOORBELL(1) + 2, &one, 4));
+	cr_expect(bus_write(&mmio, bar + NETSHM_REG_DOORBELL(NETSHM_MAX_PORTS), &one, 4));
+	netshm_dev_stats(&dev, &s);
+	cr_expect_eq(s.doorbell_slow, NETSHM_MAX_PORTS);
+	cr_expect_eq(s.writes, 3);
+	cr_expect_eq(reg(NETSHM_REG_GEN), gen, "a doorbell changes no register");
+}
+
+static struct { unsigned int calls; uint64_t gpa; bool mapped; } hook;
+
+static void bar_hook(void *ctx, uint64_t gpa, bool mapped)
+{
+	cr_expect_eq(ctx, &hook);
+	hook.calls++;
+	hook.gpa = gpa;
+	hook.mapped = mapped;
+}
+
+Test(netshm_dev, bar_hook_follows_bar0_and_irq_is_the_interrupt_line)
+{
+	struct pci_host h2;
+	struct bus mmio2;
+	struct netshm_dev d2;
+	struct netshm_dev_state st = { .status = NETSHM_STS_DOORBELL, .irq = 20 };
+	unsigned int s2;
+	uint32_t cmd = 0, newbar = (uint32_t)(WIN_BASE + 0x200000), v = 0;
+
+	bus_init(&mmio2, "mmio2");
+	cr_assert_eq(pci_host_init(&h2, pci_bus_bar_map(&mmio2), WIN_BASE, WIN_END), 0);
+	cr_assert_eq(netshm_dev_init(&d2), 0);
+	memset(&hook, 0, sizeof(hook));
+	d2.bar_hook = bar_hook;
+	d2.bar_ctx = &hook;
+	netshm_dev_set(&d2, &st);
+	cr_assert_eq(netshm_dev_add(&d2, &h2, &s2), 0);
+	cr_expect_eq(hook.calls, 1, "placed at add");
+	cr_expect(hook.mapped);
+	pci_host_cfg_read(&h2, 0, s2, 0, 0x3c, &v, 4);
+	cr_expect_eq(v & 0xff, 20, "interrupt line = IRQ");
+	cr_expect_eq((v >> 8) & 0xff, 1, "interrupt pin INTA");
+	pci_host_cfg_write(&h2, 0, s2, 0, 0x04, &cmd, 2);
+	cr_expect_eq(hook.calls, 2);
+	cr_expect_not(hook.mapped, "MEM off unmaps");
+	pci_host_cfg_write(&h2, 0, s2, 0, 0x10, &newbar, 4);
+	cmd = 2;
+	pci_host_cfg_write(&h2, 0, s2, 0, 0x04, &cmd, 2);
+	cr_expect_eq(hook.calls, 3);
+	cr_expect(hook.mapped);
+	cr_expect_eq(hook.gpa, newbar);
+	pci_host_exit(&h2);
+	netshm_dev_exit(&d2);
+}
