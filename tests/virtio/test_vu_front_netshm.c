@@ -4,7 +4,9 @@
  * protocol feature it requires, NETSHM_ATTACH replies good and hostile (no callback, the
  * connection refused, every fd closed), the back-end channel in peer mode with PEER_MAP /
  * PEER_UNMAP good and hostile (nack, fds closed, session goes on), and detach before the next
- * attach when the back-end goes away and comes back.
+ * attach when the back-end goes away and comes back. Doorbells (§8): the features they need,
+ * the back-end channel in shared mode, NETSHM_DOORBELL with the VMM's eventfd after the
+ * attach, DOORBELL_MAP / DOORBELL_UNMAP good and hostile.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -45,6 +47,9 @@ struct nb {
 	enum reply_kind kind;
 	int chan;			/* the back-end channel the front-end sent us */
 	unsigned int attaches_seen;
+	int db_fd;			/* the doorbell eventfd NETSHM_DOORBELL brought, or -1 */
+	uint64_t db_status;		/* what we ack NETSHM_DOORBELL with */
+	bool db_after_attach;		/* NETSHM_DOORBELL came after NETSHM_ATTACH */
 };
 
 static struct {
@@ -55,13 +60,20 @@ static struct {
 	struct nb nb;
 	struct vu_front *f;
 	pthread_mutex_t lock;		/* the callbacks run on the front-end's thread */
-	char log[64];			/* 'A' attach, 'D' detach, 'M' peer_map, 'U' peer_unmap */
+	char log[64];			/* 'A' attach, 'D' detach, 'M' peer_map, 'U' peer_unmap,
+					   'B' doorbell_fd, 'm' doorbell_map, 'u' doorbell_unmap */
 	unsigned int nlog;
 	uint64_t size;
 	uint32_t port, nports, map_port, map_nregions, unmap_port;
 	off_t fd_size;			/* fstat of the fd the callback was handed */
 	int fail_map;
+	int db;				/* our doorbell eventfd (the VMM's irqfd) */
+	int db_fd_ret;			/* doorbell_fd returns this if < 0 */
+	uint32_t db_map_port, db_unmap_port;
+	int db_fail_map;
 } t;
+
+static bool want_doorbell;		/* opts(): netshm_doorbell */
 
 static void note(char c)
 {
@@ -107,6 +119,32 @@ static void cb_peer_unmap(void *opaque, uint32_t port)
 	(void)opaque;
 	t.unmap_port = port;
 	note('U');
+}
+
+static int cb_doorbell_fd(void *opaque)
+{
+	(void)opaque;
+	note('B');
+	return t.db_fd_ret < 0 ? t.db_fd_ret : t.db;
+}
+
+/* Rings the fd it is handed with 7: the test reads it back from its own eventfd. */
+static int cb_doorbell_map(void *opaque, uint32_t port, int fd)
+{
+	uint64_t v = 7;
+
+	(void)opaque;
+	t.db_map_port = port;
+	cr_expect_eq(write(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	note('m');
+	return t.db_fail_map;
+}
+
+static void cb_doorbell_unmap(void *opaque, uint32_t port)
+{
+	(void)opaque;
+	t.db_unmap_port = port;
+	note('u');
 }
 
 static void nop_queue(void *ctx, unsigned int q)
@@ -203,6 +241,14 @@ static void *nb_thread(void *arg)
 			b->attaches_seen++;
 			attach_reply(b, &m, &r);
 			break;
+		case VU_REQ_NETSHM_DOORBELL:
+			b->db_after_attach = b->attaches_seen > 0;
+			b->db_fd = m.fds[0];
+			if (!vu_msg_need_reply(&m))
+				continue;
+			vu_msg_reply_init(&r, &m, 8);
+			r.payload.u64 = b->db_status;
+			break;
 		default:
 ack:
 			vu_msg_close_fds(&m);
@@ -219,6 +265,7 @@ ack:
 static void setup(void)
 {
 	memset(&t, 0, sizeof(t));
+	want_doorbell = false;
 	pthread_mutex_init(&t.lock, NULL);
 	t.memfd = memfd_of("ns-ram", RAM);
 	t.region = memfd_of("ns-region", NETSHM_REGION_SIZE(2));
@@ -231,8 +278,10 @@ static void setup(void)
 		t.kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		cr_assert_geq(t.kick[i], 0);
 	}
-	t.nb.sock = t.nb.chan = -1;
+	t.nb.sock = t.nb.chan = t.nb.db_fd = -1;
 	t.nb.pf = PF_ALL;
+	t.db = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	cr_assert_geq(t.db, 0);
 }
 
 static void stop_backend(void)
@@ -246,7 +295,9 @@ static void stop_backend(void)
 		close(t.nb.sock);
 	if (t.nb.chan >= 0)
 		close(t.nb.chan);
-	t.nb.sock = t.nb.chan = -1;
+	if (t.nb.db_fd >= 0)
+		close(t.nb.db_fd);
+	t.nb.sock = t.nb.chan = t.nb.db_fd = -1;
 }
 
 static void teardown(void)
@@ -260,6 +311,7 @@ static void teardown(void)
 	close(t.memfd);
 	close(t.region);
 	close(t.small);
+	close(t.db);
 }
 
 TestSuite(vu_front_ns, .init = setup, .fini = teardown);
@@ -267,11 +319,14 @@ TestSuite(vu_front_ns, .init = setup, .fini = teardown);
 static struct vu_front_opts opts(int fd, unsigned int mode)
 {
 	return (struct vu_front_opts){
+		.netshm_doorbell = want_doorbell,
 		.fd = fd, .pairs = 1, .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
 		.kick_fds = { t.kick[0], t.kick[1] },
 		.netshm_mode = mode,
 		.netshm_ops = { .opaque = &t, .attach = cb_attach, .detach = cb_detach,
-				.peer_map = cb_peer_map, .peer_unmap = cb_peer_unmap },
+				.peer_map = cb_peer_map, .peer_unmap = cb_peer_unmap,
+				.doorbell_fd = cb_doorbell_fd, .doorbell_map = cb_doorbell_map,
+				.doorbell_unmap = cb_doorbell_unmap },
 		.netshm_peer_window = WINDOW,
 	};
 }
@@ -533,7 +588,7 @@ Test(vu_front_ns, unknown_backend_request_is_nacked_and_the_session_goes_on)
 	struct vu_msg m;
 
 	start_peer();
-	vu_msg_init(&m, 1003, 0);
+	vu_msg_init(&m, 1005, 0);
 	cr_expect_neq(peer_request(&m), 0);
 	cr_expect(vu_front_connected(t.f));
 	cr_expect_str_eq(t.log, "A");
@@ -614,4 +669,241 @@ Test(vu_front_ns, reconnect_detaches_then_attaches_again, .timeout = 20)
 	vu_front_destroy(t.f);
 	t.f = NULL;
 	cr_expect_str_eq(t.log, "ADAD", "destroy detaches too");
+}
+
+/* ---- doorbells (§8) ---- */
+
+Test(vu_front_ns, doorbell_without_backend_req_is_refused)
+{
+	want_doorbell = true;
+	t.nb.pf = BIT(VU_PF_REPLY_ACK) | BIT(VU_PF_NETSHM);
+	expect_refused(VU_NETSHM_MODE_SHARED, "doorbell=on needs the back-end's BACKEND_REQ");
+	cr_expect_eq(t.nb.attaches_seen, 0);
+}
+
+Test(vu_front_ns, doorbell_without_reply_ack_is_refused)
+{
+	want_doorbell = true;
+	t.nb.pf = BIT(VU_PF_BACKEND_REQ) | BIT(VU_PF_NETSHM);
+	expect_refused(VU_NETSHM_MODE_SHARED, "REPLY_ACK");
+}
+
+Test(vu_front_ns, doorbell_refused_by_the_backend_drops_the_session)
+{
+	want_doorbell = true;
+	t.nb.db_status = EBUSY;
+	struct err e = { 0 };
+
+	cr_assert_neq(start(VU_NETSHM_MODE_SHARED, &e), 0, "accepted");
+	cr_expect(strstr(e.msg, "NETSHM_DOORBELL"), "%s", e.msg);
+	cr_expect_str_eq(t.log, "ABD", "attached, doorbell asked, detached");
+}
+
+Test(vu_front_ns, doorbell_without_an_eventfd_drops_the_session)
+{
+	want_doorbell = true;
+	t.db_fd_ret = -EBADF;
+	struct err e = { 0 };
+
+	cr_assert_neq(start(VU_NETSHM_MODE_SHARED, &e), 0, "accepted");
+	cr_expect(strstr(e.msg, "doorbell"), "%s", e.msg);
+	cr_expect_eq(t.nb.db_fd, -1, "nothing sent");
+}
+
+static void start_db(unsigned int mode)
+{
+	struct err e = { 0 };
+
+	want_doorbell = true;
+	cr_assert_eq(start(mode, &e), 0, "%s", e.msg);
+	cr_assert_geq(t.nb.chan, 0, "SET_BACKEND_REQ_FD sent");
+	cr_assert_str_eq(t.log, "AB");
+}
+
+Test(vu_front_ns, doorbell_goes_to_the_backend_after_attach_in_shared_mode)
+{
+	struct vu_front_stats s;
+	uint64_t one = 1, v = 0;
+
+	start_db(VU_NETSHM_MODE_SHARED);
+	cr_assert_geq(t.nb.db_fd, 0, "NETSHM_DOORBELL carried an fd");
+	cr_expect(t.nb.db_after_attach);
+	/* It is the VMM's eventfd: a ring through the back-end's copy shows up in ours. */
+	cr_assert_eq(write(t.nb.db_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	cr_expect_eq(read(t.db, &v, sizeof(v)), (ssize_t)sizeof(v));
+	cr_expect_eq(v, 1);
+	vu_front_stats(t.f, &s);
+	cr_expect_eq(s.ns_doorbells, 1);
+	cr_expect(vu_front_connected(t.f));
+}
+
+Test(vu_front_ns, no_doorbell_without_doorbell_on)
+{
+	struct err e = { 0 };
+
+	cr_assert_eq(start(VU_NETSHM_MODE_SHARED, &e), 0, "%s", e.msg);
+	cr_expect_eq(t.nb.db_fd, -1);
+	cr_expect_str_eq(t.log, "A");
+}
+
+static void db_msg(struct vu_msg *m, uint32_t req, uint32_t port, int fd)
+{
+	vu_msg_init(m, req, sizeof(struct vu_netshm_peer));
+	m->payload.netshm_peer.port = port;
+	if (fd >= 0) {
+		m->fds[0] = fd;
+		m->nfds = 1;
+	}
+}
+
+Test(vu_front_ns, doorbell_map_reaches_the_vmm_with_its_fd)
+{
+	struct vu_front_stats s;
+	struct vu_msg m;
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	uint64_t v = 0;
+
+	start_db(VU_NETSHM_MODE_SHARED);
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_MAP, 1, fd);
+	cr_expect_eq(peer_request(&m), 0);
+	cr_expect_str_eq(t.log, "ABm");
+	cr_expect_eq(t.db_map_port, 1);
+	cr_expect_eq(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v), "the VMM got our eventfd");
+	cr_expect_eq(v, 7);
+	vu_front_stats(t.f, &s);
+	cr_expect_eq(s.ns_doorbell_maps, 1);
+	close(fd);
+}
+
+static void expect_db_nack(struct vu_msg *m, const char *what)
+{
+	struct vu_front_stats s;
+	unsigned int before = count_fds();
+
+	cr_expect_neq(peer_request(m), 0, "%s accepted", what);
+	cr_expect_str_eq(t.log, "AB", "%s reached the VMM", what);
+	cr_expect_eq(count_fds(), before, "%s: the received fd leaked", what);
+	vu_front_stats(t.f, &s);
+	cr_expect_geq(s.ns_refused, 1);
+	cr_expect(vu_front_connected(t.f), "%s: the session goes on", what);
+}
+
+Test(vu_front_ns, doorbell_map_of_own_port_is_refused)
+{
+	struct vu_msg m;
+	int fd = eventfd(0, EFD_CLOEXEC);
+
+	start_db(VU_NETSHM_MODE_SHARED);
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_MAP, 0, fd);
+	expect_db_nack(&m, "own port");
+	close(fd);
+}
+
+Test(vu_front_ns, doorbell_map_of_port_beyond_nports_is_refused)
+{
+	struct vu_msg m;
+	int fd = eventfd(0, EFD_CLOEXEC);
+
+	start_db(VU_NETSHM_MODE_SHARED);
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_MAP, 2, fd);
+	expect_db_nack(&m, "port 2 of 2");
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_MAP, 8, fd);
+	expect_db_nack(&m, "port 8");
+	close(fd);
+}
+
+Test(vu_front_ns, doorbell_map_without_fd_is_refused)
+{
+	struct vu_msg m;
+
+	start_db(VU_NETSHM_MODE_SHARED);
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_MAP, 1, -1);
+	expect_db_nack(&m, "no fd");
+}
+
+Test(vu_front_ns, doorbell_map_the_vmm_cannot_do_is_nacked)
+{
+	struct vu_msg m;
+	int fd = eventfd(0, EFD_CLOEXEC);
+
+	start_db(VU_NETSHM_MODE_SHARED);
+	t.db_fail_map = -EINVAL;
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_MAP, 1, fd);
+	cr_expect_eq(peer_request(&m), EINVAL);
+	cr_expect_str_eq(t.log, "ABm");
+	cr_expect(vu_front_connected(t.f));
+	close(fd);
+}
+
+Test(vu_front_ns, doorbell_unmap_reaches_the_vmm)
+{
+	struct vu_msg m;
+
+	start_db(VU_NETSHM_MODE_SHARED);
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_UNMAP, 1, -1);
+	cr_expect_eq(peer_request(&m), 0);
+	cr_expect_str_eq(t.log, "ABu");
+	cr_expect_eq(t.db_unmap_port, 1);
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_UNMAP, 2, -1);
+	cr_expect_neq(peer_request(&m), 0, "port 2 of 2");
+	cr_expect_str_eq(t.log, "ABu");
+}
+
+Test(vu_front_ns, doorbell_requests_without_doorbell_on_are_refused)
+{
+	struct vu_msg m;
+	int fd = eventfd(0, EFD_CLOEXEC);
+	unsigned int before;
+
+	start_peer();
+	before = count_fds();
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_MAP, 1, fd);
+	cr_expect_neq(peer_request(&m), 0);
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_UNMAP, 1, -1);
+	cr_expect_neq(peer_request(&m), 0);
+	cr_expect_str_eq(t.log, "A");
+	cr_expect_eq(count_fds(), before, "the received fd leaked");
+	cr_expect(vu_front_connected(t.f));
+	close(fd);
+}
+
+Test(vu_front_ns, peer_map_in_shared_mode_with_doorbells_is_refused)
+{
+	struct vu_msg m;
+	int fd = memfd_of("peer", 0x10000);
+
+	start_db(VU_NETSHM_MODE_SHARED);
+	peer_map_msg(&m, 1, 0x100000, 0x10000, fd);
+	expect_db_nack(&m, "PEER_MAP in shared mode");
+	close(fd);
+}
+
+Test(vu_front_ns, doorbells_in_peer_mode_too)
+{
+	struct vu_msg m;
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	start_db(VU_NETSHM_MODE_PEER);
+	cr_expect_geq(t.nb.db_fd, 0);
+	db_msg(&m, VU_BREQ_NETSHM_DOORBELL_MAP, 1, fd);
+	cr_expect_eq(peer_request(&m), 0);
+	cr_expect_str_eq(t.log, "ABm");
+	close(fd);
+}
+
+Test(vu_front_ns, doorbell_without_its_callbacks_is_refused_at_create)
+{
+	struct virtio_irq irq = { .queue = nop_queue, .config = nop_config };
+	struct err e = { 0 };
+	struct vu_front_opts o;
+
+	want_doorbell = true;
+	o = opts(-1, VU_NETSHM_MODE_SHARED);
+	o.path = "/nonexistent";
+	o.netshm_ops.doorbell_map = NULL;
+	cr_expect_eq(vu_front_create(&o, &t.gm, irq, &t.f, &e), -EINVAL);
+	cr_expect(strstr(e.msg, "doorbell"), "%s", e.msg);
+	o = opts(-1, 0);
+	o.path = "/nonexistent";
+	cr_expect_eq(vu_front_create(&o, &t.gm, irq, &t.f, &e), -EINVAL, "doorbell without netshm");
 }

@@ -79,7 +79,8 @@ struct vu_front {
 	unsigned int ns_mode;		/* 0 off, VU_NETSHM_MODE_* */
 	struct vu_front_netshm_ops ns_ops;
 	uint64_t ns_window;
-	int bsock;			/* back-end channel (peer mode), -1 if none */
+	bool ns_doorbell;		/* doorbell=on (§8) */
+	int bsock;			/* back-end channel (peer mode, doorbells), -1 if none */
 	bool ns_attached;		/* ns_ops.attach succeeded on this connection */
 	uint32_t ns_port, ns_nports;
 };
@@ -303,7 +304,7 @@ static void vf_netshm_end(struct vu_front *f)
 	}
 }
 
-/* Peer mode: SET_BACKEND_REQ_FD with one end of a socketpair; we serve the other. */
+/* Peer mode, doorbells: SET_BACKEND_REQ_FD with one end of a socketpair; we serve the other. */
 static int vf_backend_channel(struct vu_front *f)
 {
 	struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
@@ -395,6 +396,25 @@ out:
 	return r;
 }
 
+/* §8: our doorbell eventfd (the VMM's irqfd) to the back-end, once per session. */
+static int vf_netshm_doorbell(struct vu_front *f)
+{
+	struct vu_msg m;
+	int fd = f->ns_ops.doorbell_fd(f->ns_ops.opaque), r;
+
+	if (fd < 0) {
+		snprintf(f->why, sizeof(f->why), "no doorbell eventfd: %s", strerror(-fd));
+		return -EPROTO;
+	}
+	vu_msg_init(&m, VU_REQ_NETSHM_DOORBELL, sizeof(struct vu_netshm_doorbell));
+	m.fds[0] = fd;		/* borrowed: vu_msg_send() does not close it */
+	m.nfds = 1;
+	r = vf_call(f, &m, NULL);
+	if (!r)
+		f->stats.ns_doorbells++;
+	return r;
+}
+
 /* The protocol features netshm needs, and the back-end channel; then the attach. */
 static int vf_netshm_setup(struct vu_front *f)
 {
@@ -404,10 +424,11 @@ static int vf_netshm_setup(struct vu_front *f)
 			 f->ns_mode == VU_NETSHM_MODE_PEER ? "peer" : "shared", VU_PF_NETSHM);
 		return -EPROTO;
 	}
-	if (f->ns_mode == VU_NETSHM_MODE_PEER) {
+	if (f->ns_mode == VU_NETSHM_MODE_PEER || f->ns_doorbell) {
 		if (!vf_has_pf(f, VU_PF_BACKEND_REQ) || !vf_has_pf(f, VU_PF_REPLY_ACK)) {
-			snprintf(f->why, sizeof(f->why), "shmem=peer needs the back-end's "
-				 "BACKEND_REQ and REPLY_ACK protocol features");
+			snprintf(f->why, sizeof(f->why), "%s needs the back-end's "
+				 "BACKEND_REQ and REPLY_ACK protocol features",
+				 f->ns_mode == VU_NETSHM_MODE_PEER ? "shmem=peer" : "doorbell=on");
 			return -EPROTO;
 		}
 		int r = vf_backend_channel(f);
@@ -415,7 +436,11 @@ static int vf_netshm_setup(struct vu_front *f)
 		if (r)
 			return r;
 	}
-	return vf_netshm_attach(f);
+	int r = vf_netshm_attach(f);
+
+	if (!r && f->ns_doorbell)
+		r = vf_netshm_doorbell(f);
+	return r;
 }
 
 /* One PEER_MAP (lock held): 0 or -errno for the REPLY_ACK. Closes m's fds. */
@@ -455,6 +480,49 @@ out:
 	return r;
 }
 
+/* One DOORBELL_MAP (lock held): 0 or -errno for the REPLY_ACK. Closes m's fd. */
+static int vf_doorbell_map(struct vu_front *f, struct vu_msg *m)
+{
+	uint32_t port = m->payload.netshm_peer.port;
+	int r;
+
+	if (port >= f->ns_nports || port == f->ns_port) {
+		pr_warn("%s: DOORBELL_MAP refused: port %u (%u ports, ours is %u)", f->vdev.name,
+			port, f->ns_nports, f->ns_port);
+		r = -EINVAL;
+	} else {
+		r = f->ns_ops.doorbell_map(f->ns_ops.opaque, port, m->fds[0]);
+		if (r)
+			pr_warn("%s: DOORBELL_MAP of port %u failed: %s", f->vdev.name, port,
+				strerror(-r));
+		else
+			f->stats.ns_doorbell_maps++;
+	}
+	vu_msg_close_fds(m);
+	return r;
+}
+
+static int vf_doorbell_unmap(struct vu_front *f, uint32_t port)
+{
+	if (port >= f->ns_nports)
+		return -EINVAL;
+	f->ns_ops.doorbell_unmap(f->ns_ops.opaque, port);
+	f->stats.ns_doorbell_unmaps++;
+	return 0;
+}
+
+/* Whether request req of the back-end channel was negotiated on this session (§1, §8). */
+static bool vf_breq_negotiated(const struct vu_front *f, uint32_t req)
+{
+	if (!f->ns_attached)
+		return false;
+	if (req == VU_BREQ_NETSHM_PEER_MAP || req == VU_BREQ_NETSHM_PEER_UNMAP)
+		return f->ns_mode == VU_NETSHM_MODE_PEER;
+	if (req == VU_BREQ_NETSHM_DOORBELL_MAP || req == VU_BREQ_NETSHM_DOORBELL_UNMAP)
+		return f->ns_doorbell;
+	return false;	/* e.g. CONFIG_CHANGE_MSG: we asked for none */
+}
+
 /*
  * One request from the back-end channel (lock held). A malformed or unexpected request is
  * refused with a non-zero REPLY_ACK and the session goes on (§2); a channel that fails
@@ -480,9 +548,13 @@ static void vf_serve_backend(struct vu_front *f)
 	if (r) {
 		status = r;
 		pr_warn("%s: back-end request refused: %s", f->vdev.name, why);
-	} else if (!f->ns_attached || f->ns_mode != VU_NETSHM_MODE_PEER) {
+	} else if (!vf_breq_negotiated(f, m.hdr.request)) {
 		vu_msg_close_fds(&m);	/* §1: not negotiated here: unknown */
 		status = -EOPNOTSUPP;
+	} else if (m.hdr.request == VU_BREQ_NETSHM_DOORBELL_MAP) {
+		status = vf_doorbell_map(f, &m);
+	} else if (m.hdr.request == VU_BREQ_NETSHM_DOORBELL_UNMAP) {
+		status = vf_doorbell_unmap(f, m.payload.netshm_peer.port);
 	} else if (m.hdr.request == VU_BREQ_NETSHM_PEER_MAP) {
 		status = vf_peer_map(f, &m);
 	} else if (m.hdr.request == VU_BREQ_NETSHM_PEER_UNMAP) {
@@ -530,7 +602,8 @@ static int vf_negotiate(struct vu_front *f)
 		if (r)
 			return r;
 		pf &= PF_WANT | (f->ns_mode ? F(VU_PF_NETSHM) : 0) |
-		      (f->ns_mode == VU_NETSHM_MODE_PEER ? F(VU_PF_BACKEND_REQ) : 0);
+		      (f->ns_mode == VU_NETSHM_MODE_PEER || f->ns_doorbell ?
+		       F(VU_PF_BACKEND_REQ) : 0);
 		if (f->pairs == 1)
 			pf &= ~F(VU_PF_MQ);
 		r = vf_u64(f, VU_REQ_SET_PROTOCOL_FEATURES, pf);
@@ -1044,6 +1117,10 @@ static int vf_check_opts(const struct vu_front_opts *o, const struct gmem *gm, s
 	if (o->netshm_mode && (!o->netshm_ops.attach || !o->netshm_ops.detach ||
 			       !o->netshm_ops.peer_map || !o->netshm_ops.peer_unmap))
 		return err_set(e, -EINVAL, "vhost-user: netshm without its callbacks");
+	if (o->netshm_doorbell && (!o->netshm_mode || !o->netshm_ops.doorbell_fd ||
+				   !o->netshm_ops.doorbell_map || !o->netshm_ops.doorbell_unmap))
+		return err_set(e, -EINVAL, "vhost-user: netshm doorbell without netshm or its "
+			       "callbacks");
 	if (o->netshm_mode == VU_NETSHM_MODE_PEER && !o->netshm_peer_window)
 		return err_set(e, -EINVAL, "vhost-user: netshm peer mode without a peer window");
 	return 0;
@@ -1107,6 +1184,7 @@ int vu_front_create(const struct vu_front_opts *o, const struct gmem *gm, struct
 	f->ns_mode = o->netshm_mode;
 	f->ns_ops = o->netshm_ops;
 	f->ns_window = o->netshm_peer_window;
+	f->ns_doorbell = o->netshm_doorbell;
 	f->active_pairs = 1;
 	memcpy(f->mac, o->mac, sizeof(f->mac));
 	for (unsigned int q = 0; q < 2 * VU_FRONT_MAX_PAIRS; q++)

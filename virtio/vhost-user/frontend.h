@@ -70,6 +70,14 @@ struct vu_front;
  *   above. A second peer_map for a port replaces the first (the callee unmaps it first).
  *   Returns 0 or -errno; the back-end gets the status as its REPLY_ACK, the session goes on.
  * - peer_unmap: PEER_UNMAP(port), port < nports; unmapping a port not mapped is fine.
+ * Doorbells (§8, netshm_doorbell only; NULL otherwise):
+ * - doorbell_fd: after attach: our guest's doorbell eventfd (already an irqfd; owned by the
+ *   VMM, stays open), sent with NETSHM_DOORBELL; < 0 (-errno): the connection is dropped.
+ * - doorbell_map: a DOORBELL_MAP with port < nports, != own port: wire fd (borrowed as above:
+ *   dup it) as port's doorbell. A second map of a port replaces the first. 0 or -errno, the
+ *   back-end's REPLY_ACK; the session goes on either way.
+ * - doorbell_unmap: DOORBELL_UNMAP(port), port < nports; a port not mapped is fine.
+ * detach also unwires every doorbell of the connection that ended.
  */
 struct vu_mem;
 struct vu_front_netshm_ops {
@@ -79,6 +87,9 @@ struct vu_front_netshm_ops {
 	void (*detach)(void *opaque);
 	int (*peer_map)(void *opaque, uint32_t port, const struct vu_mem *mem, const int *fds);
 	void (*peer_unmap)(void *opaque, uint32_t port);
+	int (*doorbell_fd)(void *opaque);
+	int (*doorbell_map)(void *opaque, uint32_t port, int fd);
+	void (*doorbell_unmap)(void *opaque, uint32_t port);
 };
 
 struct vu_front_opts {
@@ -100,10 +111,15 @@ struct vu_front_opts {
 	 * SET_PROTOCOL_FEATURES and calls netshm_ops; a back-end that fails any of it is refused
 	 * like any other (link down, the guest runs on). peer_window: size of one peer window
 	 * (PEER_MAP regions must end below it), > 0 in peer mode.
+	 * netshm_doorbell (§8, needs netshm_mode and the doorbell callbacks): also requires
+	 * BACKEND_REQ and REPLY_ACK (the back-end channel is opened in shared mode too), sends
+	 * NETSHM_DOORBELL after the attach (a refusal drops the connection) and serves
+	 * DOORBELL_MAP / DOORBELL_UNMAP.
 	 */
 	unsigned int netshm_mode;
 	struct vu_front_netshm_ops netshm_ops;
 	uint64_t netshm_peer_window;
+	bool netshm_doorbell;
 };
 
 struct vu_front_stats {
@@ -115,6 +131,8 @@ struct vu_front_stats {
 	uint64_t ctrl_ok, ctrl_err;	/* control queue commands */
 	uint64_t ns_attaches;		/* NETSHM_ATTACH accepted (region handed to the VMM) */
 	uint64_t ns_peer_maps, ns_peer_unmaps;	/* back-end requests carried out */
+	uint64_t ns_doorbells;		/* NETSHM_DOORBELL acked by the back-end */
+	uint64_t ns_doorbell_maps, ns_doorbell_unmaps;	/* back-end requests carried out */
 	uint64_t ns_refused;		/* back-end channel requests refused (nack) */
 };
 
