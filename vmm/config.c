@@ -376,6 +376,12 @@ static int net_kv(struct vmm_config *c, const char *k, const char *v, struct err
 			return err_set(e, -EINVAL, "--net: protect is none or vmfunc, not '%s'", v);
 		return 0;
 	}
+	if (!strcmp(k, "doorbell")) {
+		if (strcmp(v, "on") && strcmp(v, "off"))
+			return err_set(e, -EINVAL, "--net: doorbell is on or off, not '%s'", v);
+		n->doorbell = !strcmp(v, "on");
+		return 0;
+	}
 	if (!strcmp(k, "queues")) {
 		if (parse_uint(v, VMM_NET_MAX_QUEUES, &x) || x == 0)
 			return err_set(e, -EINVAL, "--net: queues must be 1..%d", VMM_NET_MAX_QUEUES);
@@ -393,6 +399,9 @@ static int check_netshm(const struct vmm_net_config *n, struct err *e)
 			       "negotiated with vmm-switch), not tap= or fd=");
 	if (n->protect && n->shmem != VMM_NETSHM_PEER)
 		return err_set(e, -EINVAL, "--net: protect= only applies to shmem=peer");
+	if (n->doorbell && !n->shmem)
+		return err_set(e, -EINVAL, "--net: doorbell=on needs shmem=shared or shmem=peer "
+			       "(doorbells are part of the fast path, §8)");
 	if (n->shmem == VMM_NETSHM_PEER && !n->protect)
 		return err_set(e, -EINVAL, "--net: peer-memory mode gives this guest full access "
 			       "to its peers' RAM; say protect=none to accept that, or "

@@ -3,10 +3,12 @@
  * vhost-user-shmem: the region and peer windows as memslots, and the netshm device's state.
  * See netshm.h; the rules are docs/vhost-user-shmem.md §3-§6.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -77,11 +79,23 @@ static int real_set_memory_region(void *ctx, const struct kvm_userspace_memory_r
 	return kvm_ioctl(*(int *)ctx, KVM_SET_USER_MEMORY_REGION, r);
 }
 
+static int real_irqfd(void *ctx, const struct kvm_irqfd *f)
+{
+	return kvm_ioctl(*(int *)ctx, KVM_IRQFD, f);
+}
+
+static int real_ioeventfd(void *ctx, const struct kvm_ioeventfd *io)
+{
+	return kvm_ioctl(*(int *)ctx, KVM_IOEVENTFD, io);
+}
+
 const struct netshm_kvm_ops netshm_kvm_real = {
 	.check_extension = real_check_extension,
 	.create_ept_view = real_create_ept_view,
 	.set_ept_view_access = real_set_ept_view_access,
 	.set_memory_region = real_set_memory_region,
+	.irqfd = real_irqfd,
+	.ioeventfd = real_ioeventfd,
 };
 
 enum netshm_view_switch netshm_views_decide(int cap, const char **why)
@@ -140,6 +154,14 @@ struct netshm_vm {
 
 	uint64_t attaches, detaches, peer_maps, peer_unmaps, map_failures;
 	uint64_t dropped_writes;	/* __atomic: vCPU threads */
+
+	/* Doorbells (§8). */
+	int db_fd;			/* ours: an irqfd on o.gsi, or -1 */
+	int peer_db[NETSHM_MAX_PORTS];	/* DOORBELL_MAP(q): our dup, or -1 */
+	uint32_t db_wired;		/* bit q: peer_db[q] is an ioeventfd at bar_gpa */
+	bool bar_on;			/* BAR0 is mapped at bar_gpa */
+	uint64_t bar_gpa;
+	uint64_t db_maps, db_unmaps, db_failures;
 };
 
 static int ns_view_access(struct netshm_vm *n, uint32_t view, uint32_t slot, uint32_t access)
@@ -268,8 +290,12 @@ static void ns_publish(struct netshm_vm *n)
 		.peer_base = n->o.mode == VMM_NETSHM_PEER ? LAYOUT_NETSHM_PEER : 0,
 		.peer_stride = n->o.mode == VMM_NETSHM_PEER ? LAYOUT_NETSHM_PEER_STRIDE : 0,
 		.peer_mapped = n->peers_mapped,
+		.irq = n->db_fd >= 0 ? n->o.gsi : 0,
+		.doorbell_peers = n->db_wired,
 	};
 
+	if (n->db_fd >= 0)
+		st.status |= NETSHM_STS_DOORBELL;
 	if (n->attached) {
 		st.status |= NETSHM_STS_REGION | (n->ctrl_ro ? NETSHM_STS_CTRL_RO : 0);
 		st.port = n->port;
@@ -278,6 +304,176 @@ static void ns_publish(struct netshm_vm *n)
 		st.region_size = n->rsize;
 	}
 	netshm_dev_set(&n->dev, &st);
+}
+
+/* ---- doorbells (§8) ---- */
+
+/* Peer q's doorbell as an ioeventfd at BAR0 (at) + DOORBELL(q), or its removal. */
+static int ns_db_ioeventfd(struct netshm_vm *n, uint32_t q, uint64_t at, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = at + NETSHM_REG_DOORBELL(q), .len = 4, .fd = n->peer_db[q],
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	return n->kvm->ioeventfd(n->kvm_ctx, &io);
+}
+
+static void ns_db_unwire(struct netshm_vm *n, uint32_t q)
+{
+	int r;
+
+	if (!(n->db_wired & (1u << q)))
+		return;
+	n->db_wired &= ~(1u << q);
+	r = ns_db_ioeventfd(n, q, n->bar_gpa, false);
+	if (r)
+		pr_warn("netshm: removing the doorbell ioeventfd of port %u: %s", q, strerror(-r));
+}
+
+/* Wires q at the current BAR (lock held). A failure drops q's doorbell, counted. */
+static int ns_db_wire(struct netshm_vm *n, uint32_t q)
+{
+	int r;
+
+	if (!n->bar_on || n->peer_db[q] < 0 || (n->db_wired & (1u << q)))
+		return 0;
+	r = ns_db_ioeventfd(n, q, n->bar_gpa, true);
+	if (!r) {
+		n->db_wired |= 1u << q;
+		return 0;
+	}
+	pr_warn("netshm: doorbell of port %u at 0x%llx: KVM_IOEVENTFD: %s; its writes exit to "
+		"the VMM and are dropped", q,
+		(unsigned long long)(n->bar_gpa + NETSHM_REG_DOORBELL(q)), strerror(-r));
+	n->db_failures++;
+	close(n->peer_db[q]);
+	n->peer_db[q] = -1;
+	return r;
+}
+
+/* Forgets q's doorbell: the ioeventfd first, then our dup. */
+static void ns_db_drop(struct netshm_vm *n, uint32_t q)
+{
+	ns_db_unwire(n, q);
+	if (n->peer_db[q] >= 0) {
+		close(n->peer_db[q]);
+		n->peer_db[q] = -1;
+	}
+}
+
+static void ns_db_drop_all(struct netshm_vm *n)
+{
+	for (uint32_t q = 0; q < NETSHM_MAX_PORTS; q++)
+		ns_db_drop(n, q);
+}
+
+static int ns_doorbell_fd(void *opaque)
+{
+	struct netshm_vm *n = opaque;
+
+	return n->db_fd >= 0 ? n->db_fd : -ENODEV;
+}
+
+static int ns_doorbell_map(void *opaque, uint32_t port, int fd)
+{
+	struct netshm_vm *n = opaque;
+	int r = 0, mine;
+
+	if (port >= NETSHM_MAX_PORTS)
+		return -EINVAL;
+	pthread_mutex_lock(&n->lock);
+	if (n->db_fd < 0 || !n->attached || port == n->port || port >= n->nports) {
+		r = -EINVAL;
+		goto out;
+	}
+	mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (mine < 0) {
+		r = -errno;
+		n->db_failures++;
+		goto out;
+	}
+	ns_db_drop(n, port);		/* §8: a second MAP replaces the first */
+	n->peer_db[port] = mine;
+	r = ns_db_wire(n, port);
+	if (!r)
+		n->db_maps++;
+	ns_publish(n);
+out:
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+static void ns_doorbell_unmap(void *opaque, uint32_t port)
+{
+	struct netshm_vm *n = opaque;
+
+	if (port >= NETSHM_MAX_PORTS)
+		return;
+	pthread_mutex_lock(&n->lock);
+	if (n->peer_db[port] >= 0) {
+		ns_db_drop(n, port);
+		n->db_unmaps++;
+		ns_publish(n);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* The device's bar_hook (PCI host lock held, then ours): the ioeventfds follow BAR0. */
+static void ns_bar_moved(void *ctx, uint64_t gpa, bool mapped)
+{
+	struct netshm_vm *n = ctx;
+	uint32_t before;
+
+	pthread_mutex_lock(&n->lock);
+	before = n->db_wired;
+	for (uint32_t q = 0; q < NETSHM_MAX_PORTS; q++)
+		ns_db_unwire(n, q);
+	n->bar_on = mapped;
+	n->bar_gpa = gpa;
+	for (uint32_t q = 0; q < NETSHM_MAX_PORTS; q++)
+		(void)ns_db_wire(n, q);
+	if (n->db_wired != before)
+		ns_publish(n);
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* Our doorbell: an eventfd that KVM turns into an edge on o.gsi (irqfd). */
+static int ns_db_create(struct netshm_vm *n, struct err *e)
+{
+	struct kvm_irqfd f = { .gsi = n->o.gsi };
+	int r;
+
+	if (!n->kvm->irqfd || !n->kvm->ioeventfd)
+		return err_set(e, -EINVAL, "netshm: doorbells without KVM_IRQFD/KVM_IOEVENTFD");
+	n->db_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (n->db_fd < 0)
+		return err_set(e, -errno, "netshm: doorbell eventfd: %s", strerror(errno));
+	f.fd = (uint32_t)n->db_fd;
+	r = n->kvm->irqfd(n->kvm_ctx, &f);
+	if (r) {
+		close(n->db_fd);
+		n->db_fd = -1;
+		return err_set(e, r, "netshm: doorbell: KVM_IRQFD on GSI %u: %s", n->o.gsi,
+			       strerror(-r));
+	}
+	return 0;
+}
+
+static void ns_db_destroy(struct netshm_vm *n)
+{
+	struct kvm_irqfd f = { .gsi = n->o.gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN };
+	int r;
+
+	ns_db_drop_all(n);
+	if (n->db_fd < 0)
+		return;
+	f.fd = (uint32_t)n->db_fd;
+	r = n->kvm->irqfd(n->kvm_ctx, &f);
+	if (r)
+		pr_warn("netshm: removing the doorbell irqfd: %s", strerror(-r));
+	close(n->db_fd);
+	n->db_fd = -1;
 }
 
 static void ns_peer_unmap_locked(struct netshm_vm *n, uint32_t port)
@@ -289,10 +485,11 @@ static void ns_peer_unmap_locked(struct netshm_vm *n, uint32_t port)
 
 static void ns_detach_locked(struct netshm_vm *n)
 {
-	bool any = n->attached || n->peers_mapped;
+	bool any = n->attached || n->peers_mapped || n->db_wired;
 
 	n->attached = false;
 	n->peers_mapped = 0;
+	ns_db_drop_all(n);		/* the doorbells belonged to that session */
 	if (any)
 		ns_publish(n);	/* the guest learns first; then the windows go */
 	for (uint32_t p = 0; p < NETSHM_MAX_PORTS; p++)
@@ -409,9 +606,16 @@ static void ns_peer_unmap(void *opaque, uint32_t port)
 
 struct vu_front_netshm_ops netshm_vm_ops(struct netshm_vm *n)
 {
-	return (struct vu_front_netshm_ops){ .opaque = n, .attach = ns_attach,
-					     .detach = ns_detach, .peer_map = ns_peer_map,
-					     .peer_unmap = ns_peer_unmap };
+	struct vu_front_netshm_ops ops = { .opaque = n, .attach = ns_attach,
+					   .detach = ns_detach, .peer_map = ns_peer_map,
+					   .peer_unmap = ns_peer_unmap };
+
+	if (n->db_fd >= 0) {
+		ops.doorbell_fd = ns_doorbell_fd;
+		ops.doorbell_map = ns_doorbell_map;
+		ops.doorbell_unmap = ns_doorbell_unmap;
+	}
+	return ops;
 }
 
 /* ---- what exits at the windows: a store to the read-only part, a window that is gone ---- */
@@ -481,6 +685,9 @@ int netshm_vm_create(const struct netshm_vm_opts *o, struct netshm_vm **out, str
 	n->kvm = o->kvm ? o->kvm : &netshm_kvm_real;
 	n->kvm_ctx = o->kvm ? o->kvm_ctx : &n->o.vm_fd;
 	netshm_slots_init(&n->slots, o->slot_base);
+	n->db_fd = -1;
+	for (uint32_t q = 0; q < NETSHM_MAX_PORTS; q++)
+		n->peer_db[q] = -1;
 	r = pthread_mutex_init(&n->lock, NULL);
 	if (r) {
 		free(n);
@@ -492,6 +699,13 @@ int netshm_vm_create(const struct netshm_vm_opts *o, struct netshm_vm **out, str
 		goto err;
 	}
 	n->dev_ready = true;
+	n->dev.bar_hook = ns_bar_moved;
+	n->dev.bar_ctx = n;
+	if (o->doorbell) {
+		r = ns_db_create(n, e);
+		if (r)
+			goto err;
+	}
 	if (o->mode == VMM_NETSHM_PEER && o->protect == VMM_NETSHM_PROTECT_VMFUNC) {
 		r = ns_views_create(n, e);
 		if (r)
@@ -538,6 +752,7 @@ void netshm_vm_destroy(struct netshm_vm *n)
 		return;
 	pthread_mutex_lock(&n->lock);
 	ns_detach_locked(n);
+	ns_db_destroy(n);
 	pthread_mutex_unlock(&n->lock);
 	if (n->bus_ready) {
 		if (bus_unregister(n->o.mmio, LAYOUT_NETSHM_REGION, LAYOUT_NETSHM_REGION_MAX) ||
@@ -576,6 +791,12 @@ void netshm_vm_info(struct netshm_vm *n, struct vmm_netshm_info *out)
 		.map_failures = n->map_failures,
 		.ctrl_writes_dropped = __atomic_load_n(&n->dropped_writes, __ATOMIC_RELAXED),
 		.bad_reg_accesses = ds.bad_reads + ds.writes,
+		.doorbell = n->db_fd >= 0,
+		.irq = n->db_fd >= 0 ? n->o.gsi : 0,
+		.doorbell_peers = n->db_wired,
+		.doorbell_maps = n->db_maps, .doorbell_unmaps = n->db_unmaps,
+		.doorbell_failures = n->db_failures,
+		.doorbell_slow = ds.doorbell_slow,
 	};
 	pthread_mutex_unlock(&n->lock);
 }

@@ -18,6 +18,13 @@
  * that is gone (or a store to the read-only part) exits to the MMIO bus, where a catch-all
  * range over both windows reads all ones and drops and counts writes.
  *
+ * Doorbells (§8, doorbell=on): at create, an eventfd that is a KVM irqfd on gsi (STATUS.DOORBELL,
+ * IRQ); the front-end sends it to the back-end. A peer q's doorbell fd (DOORBELL_MAP) is
+ * dup'ed and made a KVM ioeventfd on BAR0 + NETSHM_REG_DOORBELL(q) (4-byte write, any data)
+ * while BAR0 is mapped: the ioeventfds follow the BAR when the guest moves it (the device's
+ * bar_hook, under the PCI host's lock, which is taken before ours), and DOORBELL_PEERS says
+ * which are wired. DOORBELL_UNMAP, detach and destroy deassign and close them.
+ *
  * Threads: the vu_front_netshm_ops callbacks run on the front-end's thread (or a vCPU in
  * DRIVER_OK); netshm_vm_info() from anywhere; one mutex. Nothing from the region is ever read
  * here (§3: the VMM only maps it).
@@ -61,6 +68,9 @@ struct netshm_kvm_ops {
 	int (*create_ept_view)(void *ctx, unsigned long flags);		/* the new view's id */
 	int (*set_ept_view_access)(void *ctx, const struct kvm_ept_view_access *a);
 	int (*set_memory_region)(void *ctx, const struct kvm_userspace_memory_region *r);
+	/* Doorbells (§8) only: KVM_IRQFD and KVM_IOEVENTFD. */
+	int (*irqfd)(void *ctx, const struct kvm_irqfd *f);
+	int (*ioeventfd)(void *ctx, const struct kvm_ioeventfd *io);
 };
 extern const struct netshm_kvm_ops netshm_kvm_real;
 
@@ -92,6 +102,8 @@ struct netshm_vm_opts {
 	struct bus *mmio;		/* the catch-all ranges go here; NULL: none */
 	const struct netshm_kvm_ops *kvm;	/* NULL: netshm_kvm_real on vm_fd */
 	void *kvm_ctx;			/* for kvm (ignored when kvm is NULL) */
+	bool doorbell;			/* doorbell=on (§8): our eventfd is an irqfd on gsi */
+	uint32_t gsi;			/* IOAPIC pin of the doorbell (LAYOUT_NETSHM_GSI + NIC) */
 };
 
 struct netshm_vm;

@@ -207,6 +207,7 @@ static int nic_attach_vhost_user(struct vmm *vm, unsigned int idx, const char *n
 			.readonly_mem = vm->caps.readonly_mem, .populate = vm->cfg.mem.prefault,
 			.mlock = vm->cfg.mem.mlock, .slot_base = GMEM_MAX_REGIONS,
 			.pci = &vm->pci, .mmio = &vm->mmio,
+			.doorbell = c->doorbell, .gsi = LAYOUT_NETSHM_GSI + idx,
 		};
 
 		r = netshm_vm_create(&no, &nic->netshm, e);
@@ -216,6 +217,7 @@ static int nic_attach_vhost_user(struct vmm *vm, unsigned int idx, const char *n
 							      VU_NETSHM_MODE_SHARED;
 		o.netshm_ops = netshm_vm_ops(nic->netshm);
 		o.netshm_peer_window = LAYOUT_NETSHM_PEER_STRIDE;
+		o.netshm_doorbell = c->doorbell;
 	}
 	nic->nvq = 2 * c->queues;	/* data queues only: see above */
 	r = nic_new_notify_fds(nic, idx, e);
@@ -241,6 +243,7 @@ int nic_attach(struct vmm *vm, unsigned int idx, struct err *e)
 	int r;
 
 	BUILD_BUG_ON(VMM_MAX_NETS > LAYOUT_VIRTIO_MMIO_MAX);
+	BUILD_BUG_ON(LAYOUT_NETSHM_GSI + VMM_MAX_NETS > 24);	/* the IOAPIC's pins */
 	BUILD_BUG_ON(2 * VMM_NET_MAX_QUEUES > 2 * VU_FRONT_MAX_PAIRS);
 	*nic = (struct vmm_nic){ .vm = vm, .pci = c->pci,
 				 .base = LAYOUT_VIRTIO_MMIO + idx * LAYOUT_VIRTIO_MMIO_SLOT,

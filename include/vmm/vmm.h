@@ -137,6 +137,9 @@ struct vmm_config {
 			VMM_NETSHM_PROTECT_NONE,	/* the guest may touch its peers' RAM */
 			VMM_NETSHM_PROTECT_VMFUNC,	/* EPT view 1 only (docs/kvm-views.md) */
 		} protect;
+		/* doorbell=on (§8): peers may interrupt this guest (ioeventfd -> irqfd on
+		 * IOAPIC pin LAYOUT_NETSHM_GSI + NIC index); needs shmem=. */
+		bool doorbell;
 	} net[VMM_MAX_NETS];
 	unsigned int nr_nets;
 
@@ -239,6 +242,12 @@ struct vmm_netshm_info {
 	uint64_t attaches, detaches, peer_maps, peer_unmaps, map_failures;
 	uint64_t ctrl_writes_dropped;	/* guest stores into the read-only part / gone windows */
 	uint64_t bad_reg_accesses;	/* BAR0 accesses that were not aligned 32-bit reads */
+	/* doorbells (docs/vhost-user-shmem.md §8) */
+	bool doorbell;			/* doorbell=on: our eventfd is an irqfd on GSI irq */
+	uint32_t irq;
+	uint32_t doorbell_peers;	/* bit q: port q's doorbell is an ioeventfd here now */
+	uint64_t doorbell_maps, doorbell_unmaps, doorbell_failures;
+	uint64_t doorbell_slow;		/* DOORBELL(q) writes that reached the VMM (dropped) */
 };
 int vmm_netshm_info(const struct vmm *vm, struct vmm_netshm_info *out);
 

@@ -123,3 +123,41 @@ Test(config_netshm, ram_reaching_the_region_window_is_refused)
 	c.net[0].shmem = VMM_NETSHM_OFF;
 	cr_expect_eq(validate(), 0, "without shmem the RAM may be larger: %s", err);
 }
+
+/* §8: doorbell=on|off, default off, only with shmem=. */
+Test(config_netshm, doorbell_parses_and_defaults_off)
+{
+	cr_assert_eq(vmm_config_set(&c, "net", "vhost-user=/tmp/s,shmem=shared", err,
+				    sizeof(err)), 0, "%s", err);
+	cr_expect_not(c.net[0].doorbell, "doorbells are off by default");
+	setup();
+	cr_assert_eq(vmm_config_set(&c, "net", "vhost-user=/tmp/s,shmem=shared,doorbell=on", err,
+				    sizeof(err)), 0, "%s", err);
+	cr_expect(c.net[0].doorbell);
+	cr_expect_eq(validate(), 0, "%s", err);
+	setup();
+	cr_assert_eq(vmm_config_set(&c, "net", "vhost-user=/tmp/s,shmem=peer,protect=none,"
+				    "doorbell=on", err, sizeof(err)), 0, "%s", err);
+	cr_expect(c.net[0].doorbell);
+	setup();
+	cr_assert_eq(vmm_config_set(&c, "net", "vhost-user=/tmp/s,shmem=shared,doorbell=off",
+				    err, sizeof(err)), 0, "%s", err);
+	cr_expect_not(c.net[0].doorbell);
+}
+
+Test(config_netshm, doorbell_without_shmem_is_refused)
+{
+	expect_refused("vhost-user=/tmp/s,doorbell=on", "needs shmem=");
+	expect_refused("tap=tap0,doorbell=on", "needs shmem=");
+	expect_refused("vhost-user=/tmp/s,shmem=shared,doorbell=yes", "on or off");
+}
+
+Test(config_netshm, library_config_doorbell_without_shmem_is_refused)
+{
+	c.nr_nets = 1;
+	strcpy(c.net[0].vhost_user, "/tmp/s");
+	c.net[0].queues = 1;
+	c.net[0].doorbell = true;
+	cr_expect_neq(validate(), 0);
+	cr_expect(strstr(err, "needs shmem="), "%s", err);
+}

@@ -7,10 +7,12 @@
  * (slots free, no mapping left in /proc/self/maps).
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -285,4 +287,223 @@ Test(netshm_vm, stores_into_a_gone_window_are_dropped_and_counted)
 	cr_expect_eq(info.ctrl_writes_dropped, 2);
 	netshm_vm_destroy(s);
 	cr_expect_eq(mmio.nr, 0, "ranges removed at destroy");
+}
+
+/* ---- doorbells (§8) on /dev/kvm: our irqfd, the peers' ioeventfds following BAR0 ---- */
+
+#define BAR_A	0xc0000000ull
+#define BAR_B	0xc0100000ull
+
+static struct {
+	int kvm, vm, region, efd[2];
+	struct netshm_vm *n;
+	struct vu_front_netshm_ops ops;
+} d;
+
+static void db_setup(void)
+{
+	struct netshm_vm_opts o;
+	struct err e = { 0 };
+
+	memset(&d, 0, sizeof(d));
+	d.kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	cr_assert_geq(d.kvm, 0, "/dev/kvm");
+	d.vm = ioctl(d.kvm, KVM_CREATE_VM, 0);
+	cr_assert_geq(d.vm, 0);
+	cr_assert_eq(ioctl(d.vm, KVM_CREATE_IRQCHIP, 0), 0, "irqfds need the in-kernel IOAPIC");
+	d.region = memfd_create("ns-region", MFD_CLOEXEC);
+	cr_assert_eq(ftruncate(d.region, (off_t)NETSHM_REGION_SIZE(3)), 0);
+	for (unsigned int i = 0; i < 2; i++) {
+		d.efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		cr_assert_geq(d.efd[i], 0);
+	}
+	o = (struct netshm_vm_opts){ .vm_fd = d.vm, .mode = VMM_NETSHM_SHARED, .slot_base = 8,
+				     .doorbell = true, .gsi = LAYOUT_NETSHM_GSI + 1 };
+	cr_assert_eq(netshm_vm_create(&o, &d.n, &e), 0, "%s", e.msg);
+	d.ops = netshm_vm_ops(d.n);
+	cr_assert_not_null(d.ops.doorbell_fd);
+	cr_assert_eq(d.ops.attach(d.ops.opaque, d.region, NETSHM_REGION_SIZE(3), 1, 3), 0);
+}
+
+static void db_teardown(void)
+{
+	netshm_vm_destroy(d.n);
+	close(d.efd[0]);
+	close(d.efd[1]);
+	close(d.region);
+	close(d.vm);
+	close(d.kvm);
+}
+
+static uint32_t dreg(uint32_t off)
+{
+	return netshm_dev_reg(netshm_vm_dev(d.n), off);
+}
+
+/* What PCI does when the guest maps / moves / disables BAR0. */
+static void bar(uint64_t gpa, bool mapped)
+{
+	struct netshm_dev *dev = netshm_vm_dev(d.n);
+
+	cr_assert_not_null(dev->bar_hook);
+	dev->bar_hook(dev->bar_ctx, gpa, mapped);
+}
+
+/*
+ * Whether KVM has a 4-byte ioeventfd without datamatch at gpa: adding another one there
+ * collides (EEXIST) exactly then; a probe that went in is taken out again.
+ */
+static bool ioeventfd_at(uint64_t gpa)
+{
+	int probe = eventfd(0, EFD_CLOEXEC);
+	struct kvm_ioeventfd io = { .addr = gpa, .len = 4, .fd = probe };
+	int r = ioctl(d.vm, KVM_IOEVENTFD, &io), err = errno;
+
+	if (!r) {
+		io.flags = KVM_IOEVENTFD_FLAG_DEASSIGN;
+		cr_assert_eq(ioctl(d.vm, KVM_IOEVENTFD, &io), 0);
+	} else {
+		cr_assert_eq(err, EEXIST, "KVM_IOEVENTFD probe: %s", strerror(err));
+	}
+	close(probe);
+	return r != 0;
+}
+
+TestSuite(netshm_db, .init = db_setup, .fini = db_teardown);
+
+Test(netshm_db, our_doorbell_is_an_irqfd_on_the_gsi)
+{
+	int fd = d.ops.doorbell_fd(d.ops.opaque);
+	struct kvm_irqfd f = { .fd = (uint32_t)fd, .gsi = LAYOUT_NETSHM_GSI + 1 };
+	struct vmm_netshm_info info;
+
+	cr_assert_geq(fd, 0);
+	cr_expect(dreg(NETSHM_REG_STATUS) & NETSHM_STS_DOORBELL);
+	cr_expect_eq(dreg(NETSHM_REG_IRQ), LAYOUT_NETSHM_GSI + 1);
+	/* KVM refuses an eventfd that is an irqfd of this VM already. */
+	cr_expect_eq(ioctl(d.vm, KVM_IRQFD, &f), -1);
+	cr_expect_eq(errno, EBUSY);
+	netshm_vm_info(d.n, &info);
+	cr_expect(info.doorbell);
+	cr_expect_eq(info.irq, LAYOUT_NETSHM_GSI + 1);
+}
+
+Test(netshm_db, a_peer_doorbell_follows_bar0)
+{
+	struct vmm_netshm_info info;
+	uint32_t gen;
+
+	bar(BAR_A, true);
+	gen = dreg(NETSHM_REG_GEN);
+	cr_assert_eq(d.ops.doorbell_map(d.ops.opaque, 0, d.efd[0]), 0);
+	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 1u << 0);
+	cr_expect_neq(dreg(NETSHM_REG_GEN), gen, "GEN moves with DOORBELL_PEERS");
+	cr_expect(ioeventfd_at(BAR_A + NETSHM_REG_DOORBELL(0)));
+	cr_expect_not(ioeventfd_at(BAR_A + NETSHM_REG_DOORBELL(2)));
+
+	/* The guest moves BAR0: the ioeventfd moves along. */
+	bar(BAR_A, false);
+	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 0, "nothing is wired without a BAR");
+	cr_expect_not(ioeventfd_at(BAR_A + NETSHM_REG_DOORBELL(0)));
+	bar(BAR_B, true);
+	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 1u << 0);
+	cr_expect(ioeventfd_at(BAR_B + NETSHM_REG_DOORBELL(0)));
+
+	/* A second MAP replaces the first; UNMAP takes it out. */
+	cr_assert_eq(d.ops.doorbell_map(d.ops.opaque, 0, d.efd[1]), 0);
+	cr_expect(ioeventfd_at(BAR_B + NETSHM_REG_DOORBELL(0)));
+	d.ops.doorbell_unmap(d.ops.opaque, 0);
+	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 0);
+	cr_expect_not(ioeventfd_at(BAR_B + NETSHM_REG_DOORBELL(0)));
+	d.ops.doorbell_unmap(d.ops.opaque, 0);		/* not mapped: fine, not counted */
+	netshm_vm_info(d.n, &info);
+	cr_expect_eq(info.doorbell_maps, 2);
+	cr_expect_eq(info.doorbell_unmaps, 1);
+	cr_expect_eq(info.doorbell_failures, 0);
+}
+
+Test(netshm_db, a_map_before_bar0_is_wired_when_it_appears)
+{
+	cr_assert_eq(d.ops.doorbell_map(d.ops.opaque, 2, d.efd[0]), 0);
+	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 0);
+	bar(BAR_A, true);
+	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 1u << 2);
+	cr_expect(ioeventfd_at(BAR_A + NETSHM_REG_DOORBELL(2)));
+}
+
+Test(netshm_db, maps_outside_the_rules_are_refused)
+{
+	struct vmm_netshm_info info;
+
+	bar(BAR_A, true);
+	cr_expect_eq(d.ops.doorbell_map(d.ops.opaque, 1, d.efd[0]), -EINVAL, "our own port");
+	cr_expect_eq(d.ops.doorbell_map(d.ops.opaque, 3, d.efd[0]), -EINVAL, "port >= nports");
+	cr_expect_eq(d.ops.doorbell_map(d.ops.opaque, NETSHM_MAX_PORTS, d.efd[0]), -EINVAL);
+	cr_expect_eq(d.ops.doorbell_map(d.ops.opaque, 0, 999), -EBADF, "not an fd");
+	/* A doorbell KVM refuses (the address is taken) stays unwired and is counted. */
+	struct kvm_ioeventfd io = { .addr = BAR_A + NETSHM_REG_DOORBELL(2), .len = 4,
+				    .fd = d.efd[1] };
+
+	cr_assert_eq(ioctl(d.vm, KVM_IOEVENTFD, &io), 0);
+	cr_expect_eq(d.ops.doorbell_map(d.ops.opaque, 2, d.efd[0]), -EEXIST);
+	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 0);
+	io.flags = KVM_IOEVENTFD_FLAG_DEASSIGN;
+	cr_assert_eq(ioctl(d.vm, KVM_IOEVENTFD, &io), 0);
+	netshm_vm_info(d.n, &info);
+	cr_expect_eq(info.doorbell_maps, 0);
+	cr_expect_eq(info.doorbell_failures, 2);
+	/* Not attached: nothing to ring. */
+	d.ops.detach(d.ops.opaque);
+	cr_expect_eq(d.ops.doorbell_map(d.ops.opaque, 0, d.efd[0]), -EINVAL);
+}
+
+/* How many fds this process has open. */
+static unsigned int open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	unsigned int n = 0;
+
+	cr_assert_not_null(dir);
+	while (readdir(dir))
+		n++;
+	closedir(dir);
+	return n;
+}
+
+Test(netshm_db, detach_unwires_and_closes_every_doorbell)
+{
+	unsigned int before = open_fds();
+
+	bar(BAR_A, true);
+	cr_assert_eq(d.ops.doorbell_map(d.ops.opaque, 0, d.efd[0]), 0);
+	cr_assert_eq(d.ops.doorbell_map(d.ops.opaque, 2, d.efd[1]), 0);
+	cr_expect_eq(open_fds(), before + 2, "one dup per peer");
+	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 0x5);
+	d.ops.detach(d.ops.opaque);
+	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 0);
+	cr_expect_not(ioeventfd_at(BAR_A + NETSHM_REG_DOORBELL(0)));
+	cr_expect_not(ioeventfd_at(BAR_A + NETSHM_REG_DOORBELL(2)));
+	cr_expect_eq(open_fds(), before, "the dups are closed");
+	/* Our own doorbell stays: it belongs to the VM, not the session. */
+	cr_expect(dreg(NETSHM_REG_STATUS) & NETSHM_STS_DOORBELL);
+}
+
+Test(netshm_vm, without_doorbell_there_are_no_doorbell_callbacks)
+{
+	cr_expect_null(t.ops.doorbell_fd);
+	cr_expect_null(t.ops.doorbell_map);
+	cr_expect_eq(reg(NETSHM_REG_STATUS) & NETSHM_STS_DOORBELL, 0);
+	cr_expect_eq(reg(NETSHM_REG_IRQ), 0);
+}
+
+Test(netshm_vm, doorbell_without_an_irqchip_is_a_clear_error)
+{
+	struct netshm_vm_opts o = { .vm_fd = t.vm, .mode = VMM_NETSHM_SHARED, .slot_base = 100,
+				    .doorbell = true, .gsi = LAYOUT_NETSHM_GSI };
+	struct netshm_vm *s = NULL;
+	struct err e = { 0 };
+
+	cr_expect_lt(netshm_vm_create(&o, &s, &e), 0);
+	cr_expect(strstr(e.msg, "KVM_IRQFD"), "%s", e.msg);
+	cr_expect_null(s);
 }
