@@ -93,7 +93,9 @@ struct netshm_table {
  * One fast-path ring: a VIRTIO 1.x split virtqueue in which the receiver is the driver (posts
  * device-writable buffers of buf_size bytes, one descriptor each, no NEXT/INDIRECT) and the
  * sender is the device (fills them, one used entry per frame, len = frame length). No vnet
- * header, no notifications (both sides poll; avail->flags/used->flags are ignored).
+ * header. Both sides poll; used->flags is ignored. avail->flags matters only with doorbells
+ * (docs/vhost-user-shmem.md §8): a receiver clears VRING_AVAIL_F_NO_INTERRUPT there when it
+ * wants the sender to ring its doorbell after a batch, and sets it again when it polls.
  * Addresses in desc/avail/used and in the descriptors are in the pair's space:
  *   NETSHM_SPACE_REGION  offsets in the region (shared mode)
  *   NETSHM_SPACE_PEER    guest-physical addresses of the receiver (peer-memory mode; the sender
