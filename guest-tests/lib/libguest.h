@@ -171,6 +171,19 @@ void lapic_eoi(void);
 void lapic_init_sipi_sipi(uint32_t apic_id, uint8_t page);
 bool lapic_icr_idle(uint64_t timeout_us);
 
+/* ---- I/O APIC, the PC's at 0xfec00000 (ioapic.c); every access exits: setup only ---- */
+#define IOAPIC_BASE	0xfec00000ull
+uint32_t ioapic_read(uint32_t reg);
+void ioapic_write(uint32_t reg, uint32_t v);
+unsigned int ioapic_pins(void);		/* redirection entries; 0 without an IOAPIC */
+/*
+ * Routes `pin` to `vector` (32..254) on the local APIC apic_id: fixed, physical, edge, active
+ * high, unmasked. False for a pin the IOAPIC does not have, a bad vector or id, or an entry
+ * that did not read back as written.
+ */
+bool ioapic_route(unsigned int pin, unsigned int vector, uint32_t apic_id);
+void ioapic_mask(unsigned int pin);
+
 /* ---- ACPI (acpi.c) ---- */
 #define ACPI_MAX_CPUS	64
 struct acpi_cpus {
