@@ -84,12 +84,23 @@ static int nshm_snapshot(struct nshm *ns, struct nshm_regs *r)
 		};
 		if (r->status & NETSHM_STS_VIEWS)	/* one more exit, only where it means something */
 			r->peer_view = reg(ns, NETSHM_REG_PEER_VIEW);
+		if (r->status & NETSHM_STS_DOORBELL)
+			r->irq = reg(ns, NETSHM_REG_IRQ);
+		/* Peers' doorbells can be wired without one of our own: always read (a VMM older
+		 * than §8 reads 0 here, a reserved register). */
+		r->doorbell_peers = reg(ns, NETSHM_REG_DOORBELL_PEERS);
 		barrier();
 		ns->st.dev_reads++;
 		if (reg(ns, NETSHM_REG_GEN) == g)
 			return 0;
 	}
 	return -EIO;
+}
+
+/* Bits for ports that do not exist, or for ourselves, would make us ring nobody: dropped. */
+static uint32_t db_peers_valid(uint32_t bits, uint32_t port, uint32_t nports)
+{
+	return bits & ((1u << nports) - 1) & ~(1u << port);
 }
 
 int nshm_refresh_dev(struct nshm *ns)
@@ -104,6 +115,7 @@ int nshm_refresh_dev(struct nshm *ns)
 	ns->regs.status = r.status;
 	ns->regs.gen = r.gen;
 	ns->regs.peer_mapped = r.peer_mapped;
+	ns->regs.doorbell_peers = db_peers_valid(r.doorbell_peers, ns->port, ns->nports);
 	return 0;
 }
 
@@ -378,6 +390,8 @@ int nshm_probe(struct nshm *ns, uint64_t wait_ms)
 	ns->port = ns->regs.port;
 	ns->nports = ns->regs.nports;
 	ns->peer_mode = ns->regs.status & NETSHM_STS_PEER;
+	ns->regs.doorbell_peers = db_peers_valid(ns->regs.doorbell_peers, ns->port, ns->nports);
+	ns->doorbell = (volatile uint32_t *)(ns->bar0 + NETSHM_REG_DOORBELL(0));
 	r = nshm_map(ns, ns->regs.region, ns->regs.region_size);
 	if (r)
 		return r;
@@ -465,9 +479,10 @@ static void in_reinit(struct nshm *ns, struct nshm_in *in)
 	in->nhold = 0;
 	for (uint16_t i = 0; i < NETSHM_QSIZE; i++)
 		in_post(in, i);
-	in->avail_ring[NETSHM_QSIZE] = 0;	/* used_event: unused (no notifications) */
+	in->avail_ring[NETSHM_QSIZE] = 0;	/* used_event: unused (§3: event index ignored) */
 	*in->avail_idx = in->avail;
-	in->avail_idx[-1] = 0;			/* avail->flags */
+	/* avail->flags: a doorbell only while we are armed (§8; the default is none). */
+	in->avail_idx[-1] = ns->rx_armed ? 0 : VRING_AVAIL_F_NO_INTERRUPT;
 	in->used_idx[-1] = 0;			/* used->flags */
 	h->space = ns->peer_mode ? NETSHM_SPACE_PEER : NETSHM_SPACE_REGION;
 	h->qsize = NETSHM_QSIZE;
@@ -538,7 +553,8 @@ static bool in_intact(const struct nshm *ns, const struct nshm_in *in)
 	    h->space != (ns->peer_mode ? NETSHM_SPACE_PEER : NETSHM_SPACE_REGION) ||
 	    h->qsize != NETSHM_QSIZE || h->desc != in->desc_addr ||
 	    h->avail != in->avail_addr || h->used != in->used_addr ||
-	    *in->avail_idx != in->avail)
+	    *in->avail_idx != in->avail ||
+	    in->avail_idx[-1] != (ns->rx_armed ? 0 : VRING_AVAIL_F_NO_INTERRUPT))
 		return false;
 	/*
 	 * A scribbled descriptor of a posted buffer makes the sender stop using the ring, which
@@ -619,6 +635,18 @@ static unsigned int in_take(struct nshm *ns, struct nshm_in *in, struct vnet_pkt
 	return cnt;
 }
 
+/* The buffers lent by the last burst go back: one avail->idx store. */
+static void in_give_back(struct nshm_in *in)
+{
+	if (!in->nhold)
+		return;
+	for (unsigned int i = 0; i < in->nhold; i++)
+		in_post(in, in->hold[i]);
+	in->nhold = 0;
+	barrier();		/* release: descriptors and ring entries before the index */
+	*in->avail_idx = in->avail;
+}
+
 unsigned int nshm_rx_burst(struct nshm *ns, struct vnet *nic, struct vnet_pkt *pkts,
 			   unsigned int max)
 {
@@ -638,13 +666,7 @@ unsigned int nshm_rx_burst(struct nshm *ns, struct vnet *nic, struct vnet_pkt *p
 			in_reinit(ns, in);
 			continue;
 		}
-		if (!in->nhold)
-			continue;
-		for (unsigned int i = 0; i < in->nhold; i++)
-			in_post(in, in->hold[i]);
-		in->nhold = 0;
-		barrier();		/* release: descriptors and ring entries before the index */
-		*in->avail_idx = in->avail;
+		in_give_back(in);
 	}
 	/*
 	 * Inbound rings first, then the NIC; but after a burst the rings filled alone, the NIC
@@ -876,6 +898,38 @@ bool nshm_fast_ready(struct nshm *ns, const uint8_t mac[6])
 	return ok;
 }
 
+/*
+ * §8 sender, after the batch's used->idx stores: a full barrier (the receiver stores its flag,
+ * fences and reads used->idx; without ours both could miss the other and it would sleep on
+ * frames), then one avail->flags read per ring we delivered into and one DOORBELL(r) write
+ * where r asked. A doorbell that is not wired here would exit to the VMM to be dropped
+ * (doorbell_slow), so it is not written; the wiring may come after our probe (r attached
+ * later), hence a GEN look (one exit) every 10 ms while that is the case. In peer mode the
+ * flags are in r's RAM: called while the windows are open.
+ */
+static void nshm_doorbells(struct nshm *ns, uint32_t touched)
+{
+	bool unwired = false;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (uint32_t r = 0; r < ns->nports; r++) {
+		if (!(touched & (1u << r)) || (ns->out[r].avail_idx[-1] & VRING_AVAIL_F_NO_INTERRUPT))
+			continue;
+		if (ns->regs.doorbell_peers & (1u << r)) {
+			ns->doorbell[r] = 1;
+			ns->st.doorbells++;
+		} else {
+			ns->st.doorbell_unwired++;
+			unwired = true;
+		}
+	}
+	if (unwired && ns->bar0 && rdtsc() >= ns->db_recheck_tsc) {
+		if (reg(ns, NETSHM_REG_GEN) != ns->regs.gen)
+			(void)nshm_refresh_dev(ns);
+		ns->db_recheck_tsc = rdtsc() + ns->recheck_period;
+	}
+}
+
 enum { PEER_UNSEEN, PEER_OPEN, PEER_SLOW };
 
 unsigned int nshm_tx_burst(struct nshm *ns, struct vnet *nic, const struct vnet_pkt *pkts,
@@ -971,6 +1025,8 @@ unsigned int nshm_tx_burst(struct nshm *ns, struct vnet *nic, const struct vnet_
 	for (uint32_t r = 0; r < ns->nports; r++)
 		if (touched & (1u << r))
 			*ns->out[r].used_idx = ns->out[r].used;
+	if (touched && ns->doorbell)
+		nshm_doorbells(ns, touched);
 	if (opened)
 		nshm_window_close(ns);	/* the batch is delivered: windows shut again */
 	if (nslow) {
@@ -983,6 +1039,94 @@ unsigned int nshm_tx_burst(struct nshm *ns, struct vnet *nic, const struct vnet_
 		ns->recheck_tsc = rdtsc() + ns->recheck_period;
 	}
 	return i;
+}
+
+/* ---- doorbells (§8): receiver ---- */
+
+volatile uint64_t nshm_doorbell_irqs;
+void nshm_doorbell_entry(void);
+
+/*
+ * The doorbell's ring-0 handler, a raw IDT entry: count, EOI (the IOAPIC pin is edge
+ * triggered: the local APIC's EOI is all), return. Six emulated instructions.
+ */
+asm(".pushsection .text\n"
+    ".globl nshm_doorbell_entry\n.type nshm_doorbell_entry, @function\nnshm_doorbell_entry:\n"
+    "	incq nshm_doorbell_irqs(%rip)\n"
+    "	pushq %rax\n"
+    "	movl $0xfee000b0, %eax\n"		/* APIC_BASE + APIC_EOI */
+    "	movl $0, (%rax)\n"
+    "	popq %rax\n"
+    "	iretq\n"
+    ".popsection\n");
+
+int nshm_doorbell_setup(struct nshm *ns, unsigned int vector)
+{
+	if (!ns->bar0 || !(ns->regs.status & NETSHM_STS_DOORBELL))
+		return -ENODEV;
+	/* IRQ comes from the VMM: only a pin the IOAPIC has is programmed (ioapic_route checks). */
+	lapic_enable();
+	if (!irq_set_raw_entry(vector, nshm_doorbell_entry) ||
+	    !ioapic_route(ns->regs.irq, vector, lapic_id()))
+		return -EINVAL;
+	return 0;
+}
+
+bool nshm_rx_pending(const struct nshm *ns)
+{
+	for (uint32_t s = 0; s < ns->nports; s++) {
+		const struct nshm_in *in = &ns->in[s];
+
+		if (in->active && *in->used_idx != in->last_used)
+			return true;
+	}
+	return false;
+}
+
+static void nshm_rx_flags(struct nshm *ns, bool armed)
+{
+	ns->rx_armed = armed;
+	for (uint32_t s = 0; s < ns->nports; s++) {
+		struct nshm_in *in = &ns->in[s];
+
+		if (!in->active)
+			continue;
+		if (armed)
+			in_give_back(in);	/* senders need room while we sleep */
+		in->avail_idx[-1] = armed ? 0 : VRING_AVAIL_F_NO_INTERRUPT;
+	}
+}
+
+bool nshm_rx_arm(struct nshm *ns)
+{
+	nshm_rx_flags(ns, true);
+	/* Our flag stores before the used->idx loads: the other half of nshm_doorbells(). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (nshm_rx_pending(ns)) {
+		nshm_rx_flags(ns, false);
+		return false;
+	}
+	ns->st.rx_arms++;
+	return true;
+}
+
+void nshm_rx_disarm(struct nshm *ns)
+{
+	nshm_rx_flags(ns, false);
+}
+
+bool nshm_doorbell_wired(struct nshm *ns, const uint8_t mac[6])
+{
+	int p;
+
+	nshm_table_sync(ns);
+	p = nshm_lookup(ns, mac);
+	if (p < 0)
+		return false;
+	if (!(ns->regs.doorbell_peers & (1u << p)) && ns->bar0 &&
+	    reg(ns, NETSHM_REG_GEN) != ns->regs.gen)
+		(void)nshm_refresh_dev(ns);
+	return ns->regs.doorbell_peers & (1u << p);
 }
 
 /* ---- helpers for the test guests ---- */
@@ -1027,4 +1171,10 @@ void nshm_print_stats(const char *who, const struct nshm *ns)
 		printf("%s: netshm views: %s, peer view %u, view_switches %lu view_errors %lu\n", who,
 		       ns->view == NSHM_VIEW_VMFUNC ? "vmfunc" : "hypercall", ns->regs.peer_view,
 		       s->view_switches, s->view_errors);
+	if (ns->regs.status & NETSHM_STS_DOORBELL || ns->regs.doorbell_peers || s->doorbells ||
+	    s->doorbell_unwired || s->rx_arms)
+		printf("%s: netshm doorbell: %s irq %u peers 0x%x rung %lu unwired %lu arms %lu "
+		       "irqs %lu\n", who, ns->regs.status & NETSHM_STS_DOORBELL ? "on" : "off",
+		       ns->regs.irq, ns->regs.doorbell_peers, s->doorbells, s->doorbell_unwired,
+		       s->rx_arms, nshm_doorbell_irqs);
 }

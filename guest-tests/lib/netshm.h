@@ -42,6 +42,16 @@
  * (patch 0003 exempts KVM_HC_EPT_VIEW_SWITCH from KVM's CPL-0 rule), so no ring-0 code is
  * involved here either.
  *
+ * Doorbells (§8, doorbell=on): polling stays the default. A receiver that would otherwise
+ * spin idle calls nshm_rx_arm() (clears VRING_AVAIL_F_NO_INTERRUPT on its inbound rings, a
+ * full barrier, one more look), waits for nshm_doorbell_irqs to move, then nshm_rx_disarm()
+ * and polls. nshm_tx_burst() rings a peer after a batch into its ring when the peer asked
+ * and DOORBELL_PEERS says its doorbell is wired here: one 32-bit MMIO write per ring and batch,
+ * the data path's only exit (into the host kernel, an ioeventfd; never to the VMM). The
+ * interrupt's ring-0 handler (nshm_doorbell_setup) only counts and EOIs: six instructions,
+ * because ring 0 is emulated on our hosts (~1 us each), and ring 3 cannot HLT, so a receiver
+ * "waits" by spinning on the counter.
+ *
  * Not thread-safe: one CPU drives one struct nshm (and its struct vnet).
  */
 #include <stdbool.h>
@@ -94,12 +104,17 @@ struct nshm_stats {
 	uint64_t region_lost;		/* inbound rings dropped: the region reads all ones */
 	uint64_t view_switches;		/* EPT view switches (two per batch that used a window) */
 	uint64_t view_errors;		/* the hypercall refused a switch: batch sent slow */
+	uint64_t doorbells;		/* DOORBELL(q) writes: q asked after a batch into its ring */
+	uint64_t doorbell_unwired;	/* q asked, its doorbell is not wired here: not rung */
+	uint64_t rx_arms;		/* nshm_rx_arm() that left our rings armed (sleeps) */
 };
 
 /* The device registers, one consistent snapshot (GEN protocol). */
 struct nshm_regs {
 	uint32_t magic, version, status, gen, port, nports, peer_mapped;
 	uint32_t peer_view;		/* read only when STATUS.VIEWS */
+	uint32_t irq;			/* read only when STATUS.DOORBELL */
+	uint32_t doorbell_peers;	/* bits of other ports < nports only (masked at read) */
 	uint64_t region, region_size, peer, peer_stride;
 };
 
@@ -163,6 +178,9 @@ struct nshm {
 	bool nic_first;			/* the rings filled the last burst: NIC first now */
 	unsigned int rx_polls;
 	struct nshm_rx_mem *mem;	/* peer mode: caller's storage */
+	volatile uint32_t *doorbell;	/* DOORBELL(0) in BAR0; NULL: never ring (no device) */
+	uint64_t db_recheck_tsc;	/* next GEN look for a doorbell that was not wired */
+	bool rx_armed;			/* our rings ask for doorbells (NO_INTERRUPT clear) */
 	struct nshm_out out[NETSHM_MAX_PORTS];
 	struct nshm_in in[NETSHM_MAX_PORTS];
 	struct nshm_stats st;
@@ -213,6 +231,31 @@ unsigned int nshm_rx_burst(struct nshm *ns, struct vnet *nic, struct vnet_pkt *p
 			   unsigned int max);
 /* True when frames to mac would take the fast path now (entry valid, ring usable). */
 bool nshm_fast_ready(struct nshm *ns, const uint8_t mac[6]);
+
+/*
+ * ---- doorbells (§8) ----
+ * Receiver: routes the device's IRQ pin (STATUS.DOORBELL) to `vector` on this CPU (IOAPIC:
+ * edge, active high, fixed) behind a raw IDT entry that counts nshm_doorbell_irqs and sends
+ * the EOI. Setup only (IOAPIC and register accesses exit). 0, -ENODEV (no STATUS.DOORBELL),
+ * -EINVAL (IRQ is not a pin of the IOAPIC, or the vector cannot be used).
+ */
+int nshm_doorbell_setup(struct nshm *ns, unsigned int vector);
+extern volatile uint64_t nshm_doorbell_irqs;
+/*
+ * Gives the last burst's buffers back (its pkts are invalid afterwards), clears NO_INTERRUPT
+ * on every inbound ring, full barrier, looks at every ring once more. true: armed and nothing
+ * pending, wait for nshm_doorbell_irqs to move; false: frames arrived meanwhile, it disarmed
+ * again, poll. No exits.
+ */
+bool nshm_rx_arm(struct nshm *ns);
+void nshm_rx_disarm(struct nshm *ns);	/* NO_INTERRUPT set again: senders stop ringing */
+/* Does an inbound ring hold frames we have not taken? One used->idx read per ring, no exit. */
+bool nshm_rx_pending(const struct nshm *ns);
+/*
+ * Sender, setup only: is the doorbell of the port frames to mac go to wired here
+ * (DOORBELL_PEERS)? Reads GEN (an exit) and re-reads the registers if it moved.
+ */
+bool nshm_doorbell_wired(struct nshm *ns, const uint8_t mac[6]);
 
 /*
  * The switch method for a device STATUS and PEER_VIEW: NSHM_VIEW_NONE without STATUS.VIEWS;
