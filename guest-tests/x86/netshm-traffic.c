@@ -30,6 +30,16 @@
  *	timeout=S         give up after S seconds (default 60); linger=MS (default 300) keeps
  *	                  receiving after everything arrived, to catch duplicates
  *	netshm=0          no netshm device: plain virtio-net (to compare)
+ *	doorbell=1        doorbells (§8, the VM needs doorbell=on): a receiver with nothing to
+ *	                  send, once data flows, sleeps whenever a poll finds nothing: arms its
+ *	                  rings and spins on the doorbell interrupt counter until it moves, or
+ *	                  until db_idle_ms (default 20; then it polls the NIC and goes on) with
+ *	                  nothing pending. A fast-path frame left pending for db_lost_ms (default
+ *	                  500) without an interrupt is a lost doorbell: FAIL. A sender waits (within
+ *	                  wait_fast) until every destination's doorbell is wired here and fails if
+ *	                  one never is; nshm_tx_burst rings whoever asked.
+ *	db_poke=1         once, write DOORBELL(our own port), which is never wired: the write
+ *	                  must exit to the VMM and be dropped (its --stats count it)
  * Until its first data frame arrives a VM sends a broadcast hello every 100 ms, so that the
  * switch learns its MAC and installs fast-path entries towards it.
  *
@@ -56,6 +66,8 @@
 #define NT_HDR		26		/* eth 14, "NS" 2, kind, port, len 2, seq 4, csum 2 */
 #define NT_NBUF		64		/* > 2 * burst: see nt_alloc() */
 #define NT_SLOW_BURST	64		/* switch-path frames saved up at most: RX queue / 4 */
+#define NT_DB_VECTOR	0x50		/* the doorbell interrupt's vector */
+#define NT_DB_SAMPLES	8192		/* wake latencies kept (the rest only counted) */
 
 enum { KIND_DATA = 1, KIND_HELLO = 2, KIND_BCAST = 3 };
 enum { EXP_EXACT, EXP_ANY, EXP_COUNT };	/* per stream: N, `*`, `~` (see from=) */
@@ -82,12 +94,19 @@ static struct {
 	uint8_t dst[NT_MAX_DST][6];
 	unsigned int ndst;
 	uint64_t frames, bcast, len, senders, rx_frames, rx_bcast, wait_fast, timeout, linger;
-	uint64_t slow_kpps, kpps;
-	bool slow, use_ns, lossy_fast, from;
+	uint64_t slow_kpps, kpps, db_idle_ms, db_lost_ms;
+	bool slow, use_ns, lossy_fast, from, doorbell, db_poke;
 } cfg = {
 	.frames = 10000, .len = 64, .wait_fast = 10, .timeout = 60, .linger = 300, .slow_kpps = 5,
-	.use_ns = true, .rx_frames = ~0ull, .rx_bcast = ~0ull,
+	.use_ns = true, .rx_frames = ~0ull, .rx_bcast = ~0ull, .db_idle_ms = 20, .db_lost_ms = 500,
 };
+
+/* Receiver sleeps (doorbell=1): how each ended, and the wake latencies. */
+static struct {
+	uint64_t sleeps, wakes, idle, lost, busy;
+	uint64_t nlat;
+	uint32_t lat_ns[NT_DB_SAMPLES];	/* frames visible -> interrupt seen, in ring 3 */
+} db;
 
 static uint64_t bad_fast, bad_slow, foreign, hellos, data_rx, flooded, other;
 
@@ -256,7 +275,7 @@ static bool nt_rx_done(void)
 	return full >= cfg.senders;
 }
 
-static void nt_poll_rx(void)
+static unsigned int nt_poll_rx(void)
 {
 	struct vnet_pkt pkts[NSHM_BURST];
 	unsigned int n;
@@ -265,6 +284,64 @@ static void nt_poll_rx(void)
 		       : vnet_rx_burst(&nic, pkts, NSHM_BURST);
 	for (unsigned int i = 0; i < n; i++)
 		nt_check(&pkts[i]);
+	return n;
+}
+
+/*
+ * One sleep of the §8 receiver: arm, wait for the interrupt counter. Ring 3 cannot HLT, so
+ * waiting is spinning on the counter the ring-0 handler bumps. Meanwhile used->idx is only
+ * looked at (never taken) to time when frames became visible: their wake latency, and the
+ * lost-doorbell verdict. A wait with nothing pending ends after db_idle_ms, so that the NIC
+ * (whose interrupts we do not use) is still polled.
+ */
+static void nt_sleep(uint64_t khz)
+{
+	uint64_t irq0 = nshm_doorbell_irqs, t0 = rdtsc(), seen = 0, now;
+
+	if (!nshm_rx_arm(&ns)) {
+		db.busy++;		/* frames came in while we armed: poll instead */
+		return;
+	}
+	db.sleeps++;
+	for (;;) {
+		if (nshm_doorbell_irqs != irq0)
+			break;
+		now = rdtsc();
+		if (!seen && nshm_rx_pending(&ns))
+			seen = now;
+		if (seen ? now - seen >= cfg.db_lost_ms * khz : now - t0 >= cfg.db_idle_ms * khz)
+			break;
+		cpu_relax();
+	}
+	now = rdtsc();
+	nshm_rx_disarm(&ns);
+	if (nshm_doorbell_irqs != irq0) {
+		db.wakes++;
+		if (seen && db.nlat < NT_DB_SAMPLES)
+			db.lat_ns[db.nlat++] = (uint32_t)((now - seen) * 1000000 / khz);
+	} else if (seen) {
+		db.lost++;
+		printf("netshm-traffic: lost doorbell: fast frames pending %lu ms, no interrupt\n",
+		       cfg.db_lost_ms);
+	} else {
+		db.idle++;
+	}
+}
+
+static void nt_sort(uint32_t *a, uint64_t n)
+{
+	/* Shell sort (Ciura's gaps): a few thousand samples, once. */
+	static const unsigned int gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
+
+	for (unsigned int g = 0; g < ARRAY_SIZE(gaps); g++)
+		for (uint64_t i = gaps[g]; i < n; i++) {
+			uint32_t v = a[i];
+			uint64_t j = i;
+
+			for (; j >= gaps[g] && a[j - gaps[g]] > v; j -= gaps[g])
+				a[j] = a[j - gaps[g]];
+			a[j] = v;
+		}
 }
 
 static bool parse_u(const char *key, uint64_t *out, uint64_t max)
@@ -329,7 +406,7 @@ static bool nt_parse_from(void)
 
 static bool nt_args(void)
 {
-	uint64_t slow = 0, use = 1, lossy = 0;
+	uint64_t slow = 0, use = 1, lossy = 0, door = 0, poke = 0;
 	const char *v;
 	size_t len;
 
@@ -351,7 +428,10 @@ static bool nt_args(void)
 	    !parse_u("linger", &cfg.linger, 60000) ||
 	    !parse_u("slow_kpps", &cfg.slow_kpps, 100000) ||
 	    !parse_u("kpps", &cfg.kpps, 100000) || !parse_u("lossy_fast", &lossy, 1) ||
-	    !parse_u("slow", &slow, 1) || !parse_u("netshm", &use, 1))
+	    !parse_u("slow", &slow, 1) || !parse_u("netshm", &use, 1) ||
+	    !parse_u("doorbell", &door, 1) || !parse_u("db_poke", &poke, 1) ||
+	    !parse_u("db_idle_ms", &cfg.db_idle_ms, 60000) || !cfg.db_idle_ms ||
+	    !parse_u("db_lost_ms", &cfg.db_lost_ms, 60000) || !cfg.db_lost_ms)
 		return false;
 	if (cfg.rx_frames == ~0ull)
 		cfg.rx_frames = cfg.frames;
@@ -363,7 +443,9 @@ static bool nt_args(void)
 	cfg.slow = slow;
 	cfg.use_ns = use;
 	cfg.lossy_fast = lossy;
-	return true;
+	cfg.doorbell = door;
+	cfg.db_poke = poke;
+	return (use || (!door && !poke));	/* doorbells need the netshm device */
 }
 
 int main(void)
@@ -375,13 +457,15 @@ int main(void)
 	unsigned int nq = 0, rot = 0;
 	int64_t tokens = 0, rtokens = 0;
 	uint64_t tb_last, rtb_last;
+	unsigned int db_ready = 0;
 	bool ok = true;
 	int r;
 
 	if (!nt_args()) {
 		printf("netshm-traffic: bad arguments (dst=MAC[,MAC] frames= bcast= len=64..2000 "
 		       "senders= rx_frames= rx_bcast= from=MAC/D/B,... lossy_fast= kpps= wait_fast= "
-		       "slow= slow_kpps= timeout= linger= netshm=)\n");
+		       "slow= slow_kpps= timeout= linger= netshm= doorbell= db_idle_ms= db_lost_ms= "
+		       "db_poke=)\n");
 		return 2;
 	}
 	r = vnet_probe(0, &nic);
@@ -400,6 +484,22 @@ int main(void)
 			return 3;
 		}
 		ns.force_slow = cfg.slow;
+		printf("netshm-traffic: doorbell: status %s, irq %u, peers' doorbells wired 0x%x\n",
+		       ns.regs.status & NETSHM_STS_DOORBELL ? "on" : "off", ns.regs.irq,
+		       ns.regs.doorbell_peers);
+	}
+	if (cfg.doorbell && cfg.senders) {
+		r = nshm_doorbell_setup(&ns, NT_DB_VECTOR);
+		if (r) {
+			printf("netshm-traffic: doorbell=1 but no usable doorbell (%d): the VM needs "
+			       "--net ...,doorbell=on\n", r);
+			return 3;
+		}
+	}
+	if (cfg.db_poke) {
+		/* Our own port's bit is never set (§8): the write exits and is dropped. */
+		mmio_write32(ns.bar0 + NETSHM_REG_DOORBELL(ns.port), 1);
+		printf("netshm-traffic: poked DOORBELL(%u), our own port's, never wired\n", ns.port);
 	}
 	printf("netshm-traffic: port %u/%u mac %02x:%02x:%02x:%02x:%02x:%02x, "
 	       "%u destinations x %lu frames, %lu broadcasts, len %lu, expecting %lu senders%s\n", ns.port, ns.nports,
@@ -417,7 +517,11 @@ int main(void)
 			ready = 0;
 			for (unsigned int d = 0; d < cfg.ndst; d++)
 				ready += nshm_fast_ready(&ns, cfg.dst[d]);
-			if (ready == cfg.ndst)
+			/* Doorbells: wired by the VMM when the switch says (§8); GEN reads exit. */
+			db_ready = 0;
+			for (unsigned int d = 0; cfg.doorbell && ready == cfg.ndst && d < cfg.ndst; d++)
+				db_ready += nshm_doorbell_wired(&ns, cfg.dst[d]);
+			if (ready == cfg.ndst && (!cfg.doorbell || db_ready == cfg.ndst))
 				break;
 			if (rdtsc() >= next_hello && !data_rx) {
 				nt_send_now(bc, KIND_HELLO, 0);
@@ -427,6 +531,9 @@ int main(void)
 		}
 		printf("netshm-traffic: %u of %u destinations fast after %lu ms\n", ready, cfg.ndst,
 		       (rdtsc() - t0) / khz);
+		if (cfg.doorbell)
+			printf("netshm-traffic: doorbells wired to %u of %u destinations\n", db_ready,
+			       cfg.ndst);
 	}
 
 	total = cfg.frames * cfg.ndst;
@@ -494,7 +601,9 @@ int main(void)
 				q[i - k] = q[i];
 			nq -= k;
 		}
-		nt_poll_rx();
+		if (!nt_poll_rx() && cfg.doorbell && cfg.senders && data_rx && !nq &&
+		    sent == total && bsent == cfg.bcast && !nt_rx_done())
+			nt_sleep(khz);
 		if (!nq && sent == total && bsent == cfg.bcast && nt_rx_done()) {
 			if (!done_at)
 				done_at = now;
@@ -528,6 +637,25 @@ int main(void)
 		printf("netshm-traffic: FAIL: %u sources seen, %lu expected complete\n", nsrc,
 		       cfg.senders);
 		ok = false;
+	}
+	if (cfg.doorbell && cfg.ndst && !cfg.slow && db_ready != cfg.ndst) {
+		printf("netshm-traffic: FAIL: doorbell=1: %u of %u destinations' doorbells wired\n",
+		       db_ready, cfg.ndst);
+		ok = false;
+	}
+	if (cfg.doorbell && cfg.senders) {
+		uint64_t n = db.nlat;
+
+		nt_sort(db.lat_ns, n);
+		printf("netshm-traffic: doorbell: sleeps %lu wakes %lu idle %lu lost %lu busy %lu "
+		       "irqs %lu; wake latency ns min %u median %u p99 %u max %u (%lu samples)\n",
+		       db.sleeps, db.wakes, db.idle, db.lost, db.busy, nshm_doorbell_irqs,
+		       n ? db.lat_ns[0] : 0, n ? db.lat_ns[n / 2] : 0,
+		       n ? db.lat_ns[n * 99 / 100] : 0, n ? db.lat_ns[n - 1] : 0, n);
+		if (db.lost) {
+			printf("netshm-traffic: FAIL: %lu lost doorbells\n", db.lost);
+			ok = false;
+		}
 	}
 	if (bad_slow) {
 		printf("netshm-traffic: FAIL: %lu corrupt frames through the switch path\n", bad_slow);
