@@ -104,37 +104,6 @@ static int attach_memory(struct vmm *vm, struct err *e)
 	return 0;
 }
 
-/*
- * GSI routes as on a PC: ISA IRQs to the PICs, and IOAPIC pins 1..23 one to one except that
- * the PIT's IRQ 0 arrives on pin 2, as the MADT's interrupt source override and the MP table
- * say (arch/x86/acpi.c). GSI 2 (the PIC cascade) has no route.
- */
-static int set_gsi_routing(struct vmm *vm)
-{
-	struct {
-		struct kvm_irq_routing hdr;
-		struct kvm_irq_routing_entry e[40];
-	} rt = { 0 };
-	unsigned int n = 0;
-
-	for (unsigned int gsi = 0; gsi < 24; gsi++) {
-		if (gsi == 2)
-			continue;
-		if (gsi < 16)
-			rt.e[n++] = (struct kvm_irq_routing_entry){
-				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-				.u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER :
-								    KVM_IRQCHIP_PIC_SLAVE,
-					       .pin = gsi % 8 } };
-		rt.e[n++] = (struct kvm_irq_routing_entry){
-			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi ? gsi : 2 } };
-	}
-	BUILD_BUG_ON(15 + 23 > ARRAY_SIZE(rt.e));
-	rt.hdr.nr = n;
-	return kvm_ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &rt.hdr);
-}
-
 static int create_vm(struct vmm *vm, struct err *e)
 {
 	char msg[256];
@@ -202,7 +171,7 @@ static int create_vm(struct vmm *vm, struct err *e)
 	r = kvm_ioctl_val(vm->vm_fd, KVM_CREATE_IRQCHIP, 0);
 	if (r < 0)
 		return err_set(e, r, "KVM_CREATE_IRQCHIP: %s", strerror(-r));
-	r = set_gsi_routing(vm);
+	r = gsi_routes_init(&vm->gsi, vm->vm_fd);
 	if (r)
 		return err_set(e, r, "KVM_SET_GSI_ROUTING: %s", strerror(-r));
 	if (vm->caps.pit2) {
@@ -615,6 +584,7 @@ void vmm_teardown(struct vmm *vm)
 	}
 	if (vm->serial_fd_owned && vm->serial_fd >= 0)
 		close(vm->serial_fd);
+	gsi_routes_exit(&vm->gsi);	/* after the NICs: their MSI routes are gone with them */
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

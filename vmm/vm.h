@@ -21,6 +21,7 @@
 #include "devices/tap.h"
 #include "mm/backing.h"
 #include "mm/gmem.h"
+#include "vmm/gsi.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/pci.h"
@@ -69,6 +70,7 @@ struct vmm {
 	struct gmem gm;
 	struct bus pio, mmio;
 
+	struct gsi_routes gsi;		/* valid once the irqchip exists (gsi.ready) */
 	struct pci_host pci;
 	bool pci_ready;
 	struct irqgen irqgen;
