@@ -9,10 +9,11 @@
  * one edge interrupt, raised by an irqfd the VMM owns, never by this code.
  *
  * Config space: vendor NETSHM_PCI_VENDOR, device NETSHM_PCI_DEVICE, class NETSHM_PCI_CLASS,
- * revision NETSHM_VERSION, header type 0, no capabilities, interrupt pin INTA when
- * STATUS.DOORBELL is set at netshm_dev_add() (else 0); everything else reads 0 and ignores
- * writes (the bridge owns command, BARs and the interrupt line; netshm_dev_add() programs the
- * line to IRQ as firmware would).
+ * revision NETSHM_VERSION, header type 0; with STATUS.DOORBELL (fixed at netshm_dev_add())
+ * interrupt pin INTA and one MSI capability at 0x40 (64-bit, one vector, no masking; the
+ * guest writes enable, address and data), else no capabilities and pin 0; everything else
+ * reads 0 and ignores writes (the bridge owns command, BARs and the interrupt line;
+ * netshm_dev_add() programs the line to IRQ as firmware would).
  *
  * BAR0 (NETSHM_BAR0_SIZE, 32-bit memory): read-only 32-bit registers. Only naturally aligned
  * 4-byte reads are answered; any other access reads all ones. Writes are ignored: an aligned
@@ -23,6 +24,9 @@
  * bar_hook (optional, set before netshm_dev_add): told where BAR0 decodes whenever that
  * changes (the VMM moves its doorbell ioeventfds along). It runs under the PCI host's lock
  * and must not call back into the host.
+ * msi_hook (optional): the MSI message the device would send changed (enable, address or
+ * data); the VMM routes the doorbell's GSI to it (on) or back to the pin (off). Also under
+ * the PCI host's lock, not under the device's.
  *
  * Locking: the state is set by the VMM (any thread) with netshm_dev_set() and read by vCPU
  * threads, all under the device's mutex. GEN goes up by one after every change, so a guest
@@ -54,7 +58,10 @@ struct netshm_dev_stats {
 	uint64_t bad_reads;		/* not an aligned 32-bit read: answered with all ones */
 	uint64_t writes;		/* ignored (not a DOORBELL(q) write) */
 	uint64_t doorbell_slow;		/* aligned 32-bit DOORBELL(q) writes that exited: dropped */
+	uint64_t msi_changes;		/* MSI enable/address/data changes (msi_hook calls) */
 };
+
+#define NETSHM_MSI_CAP_SIZE	16	/* at config offset 0x40 with STATUS.DOORBELL */
 
 struct netshm_dev {
 	pthread_mutex_t lock;
@@ -62,7 +69,9 @@ struct netshm_dev {
 	uint32_t gen;
 	struct netshm_dev_stats stats;
 	void (*bar_hook)(void *ctx, uint64_t gpa, bool mapped);
-	void *bar_ctx;
+	void (*msi_hook)(void *ctx, bool on, uint64_t addr, uint32_t data);
+	void *bar_ctx;			/* for both hooks */
+	uint8_t msi_cap[NETSHM_MSI_CAP_SIZE];	/* under lock: the guest's writable bits */
 };
 
 /* All registers zero but MAGIC/VERSION, GEN 0. */

@@ -256,3 +256,114 @@ Test(netshm_dev, bar_hook_follows_bar0_and_irq_is_the_interrupt_line)
 	pci_host_exit(&h2);
 	netshm_dev_exit(&d2);
 }
+
+/* ---- the doorbell's MSI capability ---- */
+
+static struct { unsigned int calls; bool on; uint64_t addr; uint32_t data; } msi;
+
+static void msi_hook(void *ctx, bool on, uint64_t addr, uint32_t data)
+{
+	cr_expect_eq(ctx, &msi);
+	msi.calls++;
+	msi.on = on;
+	msi.addr = addr;
+	msi.data = data;
+}
+
+/* A second device with STATUS.DOORBELL on its own host: config accesses through it. */
+static struct { struct pci_host h; struct bus mmio; struct netshm_dev d; unsigned int s; } m;
+
+static void msi_setup(void)
+{
+	struct netshm_dev_state st = { .status = NETSHM_STS_DOORBELL, .irq = 21 };
+
+	bus_init(&m.mmio, "mmio-msi");
+	cr_assert_eq(pci_host_init(&m.h, pci_bus_bar_map(&m.mmio), WIN_BASE, WIN_END), 0);
+	cr_assert_eq(netshm_dev_init(&m.d), 0);
+	memset(&msi, 0, sizeof(msi));
+	m.d.msi_hook = msi_hook;
+	m.d.bar_ctx = &msi;
+	netshm_dev_set(&m.d, &st);
+	cr_assert_eq(netshm_dev_add(&m.d, &m.h, &m.s), 0);
+}
+
+static void msi_teardown(void)
+{
+	pci_host_exit(&m.h);
+	netshm_dev_exit(&m.d);
+}
+
+static uint32_t mcfg(uint32_t off)
+{
+	uint32_t v = 0;
+
+	pci_host_cfg_read(&m.h, 0, m.s, 0, off, &v, 4);
+	return v;
+}
+
+static void mcfg_write(uint32_t off, uint32_t v, uint32_t len)
+{
+	pci_host_cfg_write(&m.h, 0, m.s, 0, off, &v, len);
+}
+
+TestSuite(netshm_msi, .init = msi_setup, .fini = msi_teardown);
+
+Test(netshm_msi, the_capability_list_has_one_64bit_msi)
+{
+	cr_expect(mcfg(0x04) >> 16 & 0x10, "status: capabilities list");
+	cr_expect_eq(mcfg(0x34) & 0xff, 0x40);
+	cr_expect_eq(mcfg(0x40) & 0xff, 0x05, "MSI");
+	cr_expect_eq(mcfg(0x40) >> 8 & 0xff, 0, "the last capability");
+	cr_expect_eq(mcfg(0x40) >> 16, 0x80, "64-bit, one vector, disabled");
+	cr_expect_eq(mcfg(0x50), 0, "nothing after it");
+}
+
+Test(netshm_dev, no_capabilities_without_a_doorbell)
+{
+	uint32_t ones = ~0u;
+
+	cr_expect_eq(cfg32(0x04) >> 16 & 0x10, 0);
+	cr_expect_eq(cfg32(0x34), 0);
+	cr_expect_eq(cfg32(0x40), 0);
+	pci_host_cfg_write(&host, 0, slot, 0, 0x40, &ones, 4);
+	cr_expect_eq(cfg32(0x40), 0, "no MSI to write into");
+}
+
+Test(netshm_msi, enable_address_and_data_reach_the_hook)
+{
+	mcfg_write(0x44, 0xfee01003, 4);	/* the low two bits are not writable */
+	mcfg_write(0x48, 0, 4);
+	mcfg_write(0x4c, 0x4051, 2);
+	cr_expect_eq(msi.calls, 0, "disabled: nothing to route yet");
+	cr_expect_eq(mcfg(0x44), 0xfee01000);
+	mcfg_write(0x42, 0x0001, 2);
+	cr_assert_eq(msi.calls, 1);
+	cr_expect(msi.on);
+	cr_expect_eq(msi.addr, 0xfee01000);
+	cr_expect_eq(msi.data, 0x4051);
+	cr_expect_eq(mcfg(0x40) >> 16, 0x81, "enabled reads back");
+	/* Writing the same again is no change; a new vector while enabled is. */
+	mcfg_write(0x4c, 0x4051, 2);
+	cr_expect_eq(msi.calls, 1);
+	mcfg_write(0x4c, 0x52, 2);
+	cr_expect_eq(msi.calls, 2);
+	cr_expect_eq(msi.data, 0x52);
+	mcfg_write(0x40, 0, 4);		/* id/next read-only, enable cleared */
+	cr_expect_eq(msi.calls, 3);
+	cr_expect_not(msi.on);
+	cr_expect_eq(mcfg(0x40), 0x00800005);
+}
+
+Test(netshm_msi, only_the_capability_bits_stick)
+{
+	/* Multiple-message enable, reserved bytes, id and next: all read-only here. */
+	mcfg_write(0x40, 0xffffffff, 4);
+	cr_expect_eq(mcfg(0x40), 0x00810005, "enable only");
+	mcfg_write(0x4c, 0xffffffff, 4);
+	cr_expect_eq(mcfg(0x4c), 0xffff, "16-bit data, reserved half 0");
+	mcfg_write(0x48, 0xffffffff, 4);
+	cr_expect_eq(mcfg(0x48), 0xffffffff, "upper address: the VMM judges it");
+	mcfg_write(0x50, 0xffffffff, 4);
+	cr_expect_eq(mcfg(0x50), 0);
+	cr_expect_eq(msi.calls, 3, "enable, then data, then the address moved");
+}
