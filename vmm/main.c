@@ -101,9 +101,9 @@ static void print_netshm(struct vmm *vm)
 		(unsigned long long)n.map_failures, (unsigned long long)n.ctrl_writes_dropped,
 		(unsigned long long)n.bad_reg_accesses);
 	if (n.doorbell)
-		fprintf(stderr, "netshm: doorbell on GSI %u; peers' doorbells wired 0x%x; maps %llu, "
-			"unmaps %llu, failures %llu; unwired doorbell writes %llu\n", n.irq,
-			n.doorbell_peers, (unsigned long long)n.doorbell_maps,
+		fprintf(stderr, "netshm: doorbell on GSI %u (%s); peers' doorbells wired 0x%x; maps "
+			"%llu, unmaps %llu, failures %llu; unwired doorbell writes %llu\n", n.irq,
+			n.doorbell_msi ? "MSI" : "IOAPIC pin", n.doorbell_peers, (unsigned long long)n.doorbell_maps,
 			(unsigned long long)n.doorbell_unmaps,
 			(unsigned long long)n.doorbell_failures,
 			(unsigned long long)n.doorbell_slow);

@@ -162,6 +162,8 @@ struct netshm_vm {
 	bool bar_on;			/* BAR0 is mapped at bar_gpa */
 	uint64_t bar_gpa;
 	uint64_t db_maps, db_unmaps, db_failures;
+	bool db_msi;			/* gsi is routed to the guest's MSI now */
+	bool msi_warned;
 };
 
 static int ns_view_access(struct netshm_vm *n, uint32_t view, uint32_t slot, uint32_t access)
@@ -438,6 +440,34 @@ static void ns_bar_moved(void *ctx, uint64_t gpa, bool mapped)
 	pthread_mutex_unlock(&n->lock);
 }
 
+/*
+ * The device's msi_hook (PCI host lock held, not ours): the guest's MSI message becomes the
+ * route of our GSI. A refusal (a message that is not an xAPIC address, KVM says no) leaves the
+ * pin route; warned once, counted always (a guest may repeat it).
+ */
+static void ns_msi(void *ctx, bool on, uint64_t addr, uint32_t data)
+{
+	struct netshm_vm *n = ctx;
+	int r;
+
+	if (n->db_fd < 0 || !n->o.msi_route)
+		return;
+	r = n->o.msi_route(n->o.route_ctx, n->o.gsi, on, addr, data);
+	if (r && on && n->o.msi_route(n->o.route_ctx, n->o.gsi, false, 0, 0))
+		pr_warn("netshm: doorbell GSI %u: no route back to its pin", n->o.gsi);
+	pthread_mutex_lock(&n->lock);
+	n->db_msi = on && !r;
+	if (r) {
+		n->db_failures++;
+		if (!n->msi_warned)
+			pr_warn("netshm: the guest's doorbell MSI (address 0x%llx, data 0x%x) cannot "
+				"be routed: %s; the doorbell stays on IOAPIC pin %u",
+				(unsigned long long)addr, data, strerror(-r), n->o.gsi);
+		n->msi_warned = true;
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
 /* Our doorbell: an eventfd that KVM turns into an edge on o.gsi (irqfd). */
 static int ns_db_create(struct netshm_vm *n, struct err *e)
 {
@@ -700,6 +730,7 @@ int netshm_vm_create(const struct netshm_vm_opts *o, struct netshm_vm **out, str
 	}
 	n->dev_ready = true;
 	n->dev.bar_hook = ns_bar_moved;
+	n->dev.msi_hook = ns_msi;
 	n->dev.bar_ctx = n;
 	if (o->doorbell) {
 		r = ns_db_create(n, e);
@@ -796,6 +827,7 @@ void netshm_vm_info(struct netshm_vm *n, struct vmm_netshm_info *out)
 		.doorbell_peers = n->db_wired,
 		.doorbell_maps = n->db_maps, .doorbell_unmaps = n->db_unmaps,
 		.doorbell_failures = n->db_failures,
+		.doorbell_msi = n->db_msi,
 		.doorbell_slow = ds.doorbell_slow,
 	};
 	pthread_mutex_unlock(&n->lock);

@@ -23,7 +23,9 @@
  * dup'ed and made a KVM ioeventfd on BAR0 + NETSHM_REG_DOORBELL(q) (4-byte write, any data)
  * while BAR0 is mapped: the ioeventfds follow the BAR when the guest moves it (the device's
  * bar_hook, under the PCI host's lock, which is taken before ours), and DOORBELL_PEERS says
- * which are wired. DOORBELL_UNMAP, detach and destroy deassign and close them.
+ * which are wired. DOORBELL_UNMAP, detach and destroy deassign and close them. When the guest
+ * enables the device's MSI, gsi is routed to that message (msi_route): KVM then injects the
+ * doorbell in the ringing vCPU's own context instead of through a kernel worker (vmm/gsi.h).
  *
  * Threads: the vu_front_netshm_ops callbacks run on the front-end's thread (or a vCPU in
  * DRIVER_OK); netshm_vm_info() from anywhere; one mutex. Nothing from the region is ever read
@@ -104,6 +106,12 @@ struct netshm_vm_opts {
 	void *kvm_ctx;			/* for kvm (ignored when kvm is NULL) */
 	bool doorbell;			/* doorbell=on (§8): our eventfd is an irqfd on gsi */
 	uint32_t gsi;			/* IOAPIC pin of the doorbell (LAYOUT_NETSHM_GSI + NIC) */
+	/*
+	 * The guest enabled / changed / disabled the device's MSI: route gsi to (addr, data),
+	 * or back to its pin (on false). 0 or -errno. NULL: MSI writes change nothing.
+	 */
+	int (*msi_route)(void *ctx, uint32_t gsi, bool on, uint64_t addr, uint32_t data);
+	void *route_ctx;
 };
 
 struct netshm_vm;

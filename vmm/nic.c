@@ -181,6 +181,11 @@ static int nic_new_notify_fds(struct vmm_nic *nic, unsigned int idx, struct err 
 	return 0;
 }
 
+static int nic_gsi_msi(void *ctx, uint32_t gsi, bool on, uint64_t addr, uint32_t data)
+{
+	return gsi_route_msi(ctx, gsi, on, addr, data);
+}
+
 /*
  * vhost-user: the device model and the control queue stay here, the data queues go to the
  * back-end. Their doorbell ioeventfds are the back-end's kick fds (the guest's notify reaches
@@ -208,6 +213,7 @@ static int nic_attach_vhost_user(struct vmm *vm, unsigned int idx, const char *n
 			.mlock = vm->cfg.mem.mlock, .slot_base = GMEM_MAX_REGIONS,
 			.pci = &vm->pci, .mmio = &vm->mmio,
 			.doorbell = c->doorbell, .gsi = LAYOUT_NETSHM_GSI + idx,
+			.msi_route = nic_gsi_msi, .route_ctx = &vm->gsi,
 		};
 
 		r = netshm_vm_create(&no, &nic->netshm, e);

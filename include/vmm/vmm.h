@@ -246,6 +246,7 @@ struct vmm_netshm_info {
 	bool doorbell;			/* doorbell=on: our eventfd is an irqfd on GSI irq */
 	uint32_t irq;
 	uint32_t doorbell_peers;	/* bit q: port q's doorbell is an ioeventfd here now */
+	bool doorbell_msi;		/* the guest enabled the device's MSI: irq is routed to it */
 	uint64_t doorbell_maps, doorbell_unmaps, doorbell_failures;
 	uint64_t doorbell_slow;		/* DOORBELL(q) writes that reached the VMM (dropped) */
 };

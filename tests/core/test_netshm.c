@@ -19,7 +19,9 @@
 #include <linux/kvm.h>
 
 #include "arch/x86/layout.h"
+#include "lapic-probe.h"
 #include "virtio/vhost-user/msg.h"
+#include "vmm/gsi.h"
 #include "vmm/netshm.h"
 
 Test(netshm_slots, ids_are_lowest_first_and_reused)
@@ -296,9 +298,15 @@ Test(netshm_vm, stores_into_a_gone_window_are_dropped_and_counted)
 
 static struct {
 	int kvm, vm, region, efd[2];
+	struct gsi_routes gsi;
 	struct netshm_vm *n;
 	struct vu_front_netshm_ops ops;
 } d;
+
+static int route(void *ctx, uint32_t gsi, bool on, uint64_t addr, uint32_t data)
+{
+	return gsi_route_msi(ctx, gsi, on, addr, data);
+}
 
 static void db_setup(void)
 {
@@ -311,6 +319,7 @@ static void db_setup(void)
 	d.vm = ioctl(d.kvm, KVM_CREATE_VM, 0);
 	cr_assert_geq(d.vm, 0);
 	cr_assert_eq(ioctl(d.vm, KVM_CREATE_IRQCHIP, 0), 0, "irqfds need the in-kernel IOAPIC");
+	cr_assert_eq(gsi_routes_init(&d.gsi, d.vm), 0);
 	d.region = memfd_create("ns-region", MFD_CLOEXEC);
 	cr_assert_eq(ftruncate(d.region, (off_t)NETSHM_REGION_SIZE(3)), 0);
 	for (unsigned int i = 0; i < 2; i++) {
@@ -318,7 +327,8 @@ static void db_setup(void)
 		cr_assert_geq(d.efd[i], 0);
 	}
 	o = (struct netshm_vm_opts){ .vm_fd = d.vm, .mode = VMM_NETSHM_SHARED, .slot_base = 8,
-				     .doorbell = true, .gsi = LAYOUT_NETSHM_GSI + 1 };
+				     .doorbell = true, .gsi = LAYOUT_NETSHM_GSI + 1,
+				     .msi_route = route, .route_ctx = &d.gsi };
 	cr_assert_eq(netshm_vm_create(&o, &d.n, &e), 0, "%s", e.msg);
 	d.ops = netshm_vm_ops(d.n);
 	cr_assert_not_null(d.ops.doorbell_fd);
@@ -331,6 +341,7 @@ static void db_teardown(void)
 	close(d.efd[0]);
 	close(d.efd[1]);
 	close(d.region);
+	gsi_routes_exit(&d.gsi);
 	close(d.vm);
 	close(d.kvm);
 }
@@ -506,4 +517,51 @@ Test(netshm_vm, doorbell_without_an_irqchip_is_a_clear_error)
 	cr_expect_lt(netshm_vm_create(&o, &s, &e), 0);
 	cr_expect(strstr(e.msg, "KVM_IRQFD"), "%s", e.msg);
 	cr_expect_null(s);
+}
+
+/* What the device does when the guest programs its MSI capability. */
+static void guest_msi(bool on, uint64_t addr, uint32_t data)
+{
+	struct netshm_dev *dev = netshm_vm_dev(d.n);
+
+	cr_assert_not_null(dev->msi_hook);
+	dev->msi_hook(dev->bar_ctx, on, addr, data);
+}
+
+static void ring_ours(void)
+{
+	uint64_t one = 1;
+
+	cr_assert_eq(write(d.ops.doorbell_fd(d.ops.opaque), &one, 8), 8);
+}
+
+Test(netshm_db, with_msi_a_ring_is_the_guests_vector_at_once)
+{
+	int vcpu = lapic_probe_vcpu(d.vm);
+	struct vmm_netshm_info info;
+
+	guest_msi(true, 0xfee00000, 0x51);
+	netshm_vm_info(d.n, &info);
+	cr_expect(info.doorbell_msi);
+	/* What a peer's ioeventfd does: the eventfd. KVM injects an MSI route synchronously. */
+	ring_ours();
+	cr_expect(lapic_probe_pending(vcpu, 0x51), "the doorbell did not arrive as vector 0x51");
+
+	guest_msi(false, 0, 0);
+	netshm_vm_info(d.n, &info);
+	cr_expect_not(info.doorbell_msi, "MSI off: back on the pin");
+	cr_expect_eq(info.doorbell_failures, 0);
+	close(vcpu);
+}
+
+Test(netshm_db, an_msi_that_cannot_be_routed_leaves_the_pin)
+{
+	struct vmm_netshm_info info;
+
+	guest_msi(true, 0xfee00000, 0x51);
+	guest_msi(true, 0xdead0000, 0x52);	/* not an APIC address */
+	netshm_vm_info(d.n, &info);
+	cr_expect_not(info.doorbell_msi);
+	cr_expect_eq(info.doorbell_failures, 1);
+	cr_expect_not(d.gsi.msi[LAYOUT_NETSHM_GSI + 1].on, "routed back to the pin");
 }
