@@ -23,6 +23,10 @@
 #define PCI_CMD_MEM	0x0002
 #define PCI_BAR_IO	0x1
 #define PCI_BAR_TYPE64	0x4
+#define PCI_CAP_PTR	0x34
+#define PCI_STATUS_CAP_LIST 0x10	/* status (command dword, bits 16..31) */
+#define PCI_CAP_ID_MSI	0x05
+#define PCI_MSI_ENABLE	0x0001	/* message control (capability dword, bits 16..31) */
 
 #define PTE_PWU		0x7ull		/* present, writable, user */
 #define PTE_PS		0x80ull		/* 1 GiB page in a PDPT entry */
@@ -1060,16 +1064,58 @@ asm(".pushsection .text\n"
     "	iretq\n"
     ".popsection\n");
 
-int nshm_doorbell_setup(struct nshm *ns, unsigned int vector)
+/* The config offset of the device's MSI capability (PCI 3.0 §6.7, §6.8.1), or 0. */
+static uint8_t nshm_msi_cap(const struct nshm *ns)
 {
+	uint8_t off;
+
+	if (!(cfg_read32(ns->slot, PCI_COMMAND) >> 16 & PCI_STATUS_CAP_LIST))
+		return 0;
+	off = cfg_read32(ns->slot, PCI_CAP_PTR) & 0xfc;
+	/* A list longer than config space can hold is a loop: bounded. */
+	for (unsigned int i = 0; i < 48 && off >= 0x40; i++) {
+		uint32_t h = cfg_read32(ns->slot, off);
+
+		if ((h & 0xff) == PCI_CAP_ID_MSI)
+			return off;
+		off = (h >> 8) & 0xfc;
+	}
+	return 0;
+}
+
+/*
+ * MSI (64-bit capability, one vector) to vector on apic_id: address, data, then enable. The
+ * VMM routes the doorbell's GSI to this message: the ringing vCPU's KVM injects it directly.
+ */
+static void nshm_msi_enable(const struct nshm *ns, uint8_t cap, unsigned int vector,
+			    uint32_t apic_id)
+{
+	uint32_t ctrl = cfg_read32(ns->slot, cap);
+
+	cfg_write32(ns->slot, cap + 4, 0xfee00000u | apic_id << 12);
+	cfg_write32(ns->slot, cap + 8, 0);
+	cfg_write32(ns->slot, cap + 12, vector);	/* fixed, edge */
+	cfg_write32(ns->slot, cap, (ctrl & 0xffff) | (PCI_MSI_ENABLE << 16));
+}
+
+int nshm_doorbell_setup(struct nshm *ns, unsigned int vector, bool pin)
+{
+	uint8_t cap;
+
 	if (!ns->bar0 || !(ns->regs.status & NETSHM_STS_DOORBELL))
 		return -ENODEV;
-	/* IRQ comes from the VMM: only a pin the IOAPIC has is programmed (ioapic_route checks). */
 	lapic_enable();
-	if (!irq_set_raw_entry(vector, nshm_doorbell_entry) ||
-	    !ioapic_route(ns->regs.irq, vector, lapic_id()))
+	if (vector < 32 || vector > 254 || lapic_id() > 0xff ||
+	    !irq_set_raw_entry(vector, nshm_doorbell_entry))
 		return -EINVAL;
-	return 0;
+	cap = pin ? 0 : nshm_msi_cap(ns);
+	if (cap) {
+		nshm_msi_enable(ns, cap, vector, lapic_id());
+		ns->db_msi = true;
+		return 0;
+	}
+	/* No MSI: the pin. IRQ comes from the VMM: ioapic_route checks it is a pin it has. */
+	return ioapic_route(ns->regs.irq, vector, lapic_id()) ? 0 : -EINVAL;
 }
 
 bool nshm_rx_pending(const struct nshm *ns)
@@ -1173,8 +1219,8 @@ void nshm_print_stats(const char *who, const struct nshm *ns)
 		       s->view_switches, s->view_errors);
 	if (ns->regs.status & NETSHM_STS_DOORBELL || ns->regs.doorbell_peers || s->doorbells ||
 	    s->doorbell_unwired || s->rx_arms)
-		printf("%s: netshm doorbell: %s irq %u peers 0x%x rung %lu unwired %lu arms %lu "
+		printf("%s: netshm doorbell: %s irq %u%s peers 0x%x rung %lu unwired %lu arms %lu "
 		       "irqs %lu\n", who, ns->regs.status & NETSHM_STS_DOORBELL ? "on" : "off",
-		       ns->regs.irq, ns->regs.doorbell_peers, s->doorbells, s->doorbell_unwired,
+		       ns->regs.irq, ns->db_msi ? " msi" : "", ns->regs.doorbell_peers, s->doorbells, s->doorbell_unwired,
 		       s->rx_arms, nshm_doorbell_irqs);
 }

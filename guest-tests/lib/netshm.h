@@ -181,6 +181,7 @@ struct nshm {
 	volatile uint32_t *doorbell;	/* DOORBELL(0) in BAR0; NULL: never ring (no device) */
 	uint64_t db_recheck_tsc;	/* next GEN look for a doorbell that was not wired */
 	bool rx_armed;			/* our rings ask for doorbells (NO_INTERRUPT clear) */
+	bool db_msi;			/* the doorbell arrives as the device's MSI, not the pin */
 	struct nshm_out out[NETSHM_MAX_PORTS];
 	struct nshm_in in[NETSHM_MAX_PORTS];
 	struct nshm_stats st;
@@ -234,12 +235,13 @@ bool nshm_fast_ready(struct nshm *ns, const uint8_t mac[6]);
 
 /*
  * ---- doorbells (§8) ----
- * Receiver: routes the device's IRQ pin (STATUS.DOORBELL) to `vector` on this CPU (IOAPIC:
- * edge, active high, fixed) behind a raw IDT entry that counts nshm_doorbell_irqs and sends
- * the EOI. Setup only (IOAPIC and register accesses exit). 0, -ENODEV (no STATUS.DOORBELL),
- * -EINVAL (IRQ is not a pin of the IOAPIC, or the vector cannot be used).
+ * Receiver: sends the doorbell (STATUS.DOORBELL) to `vector` on this CPU behind a raw IDT
+ * entry that counts nshm_doorbell_irqs and sends the EOI: through the device's MSI
+ * capability where it has one and !pin (db_msi; KVM injects it without a worker, §8), else
+ * the IRQ pin (IOAPIC: edge, active high, fixed). Setup only (config, IOAPIC and register accesses exit). 0, -ENODEV
+ * (no STATUS.DOORBELL), -EINVAL (IRQ is not a pin of the IOAPIC, or the vector cannot be used).
  */
-int nshm_doorbell_setup(struct nshm *ns, unsigned int vector);
+int nshm_doorbell_setup(struct nshm *ns, unsigned int vector, bool pin);
 extern volatile uint64_t nshm_doorbell_irqs;
 /*
  * Gives the last burst's buffers back (its pkts are invalid afterwards), clears NO_INTERRUPT

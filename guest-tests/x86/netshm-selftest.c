@@ -298,7 +298,7 @@ static void doorbell_checks(void)
 	report(b_flags() == VRING_AVAIL_F_NO_INTERRUPT && b.st.rx_reinits == e0 + 1,
 	       "scribbled NO_INTERRUPT: ring re-initialised, flag restored");
 	report(send(mac_b, 2) == 2 && recv(&bad) == 2 && !bad && !rung(1), "fast again, not rung");
-	report(nshm_doorbell_setup(&b, 0x50) == -19, "nshm_doorbell_setup without a device: -ENODEV");
+	report(nshm_doorbell_setup(&b, 0x50, false) == -19, "nshm_doorbell_setup without a device: -ENODEV");
 	a.doorbell = NULL;
 	a.regs.doorbell_peers = 0;
 	report_prefix_pop();

@@ -38,6 +38,8 @@
  *	                  500) without an interrupt is a lost doorbell: FAIL. A sender waits (within
  *	                  wait_fast) until every destination's doorbell is wired here and fails if
  *	                  one never is; nshm_tx_burst rings whoever asked.
+ *	doorbell=2        the same, with the interrupt on the device's IOAPIC pin instead of
+ *	                  its MSI (both are what a guest may choose, §8)
  *	db_poke=1         once, write DOORBELL(our own port), which is never wired: the write
  *	                  must exit to the VMM and be dropped (its --stats count it)
  * Until its first data frame arrives a VM sends a broadcast hello every 100 ms, so that the
@@ -95,7 +97,7 @@ static struct {
 	unsigned int ndst;
 	uint64_t frames, bcast, len, senders, rx_frames, rx_bcast, wait_fast, timeout, linger;
 	uint64_t slow_kpps, kpps, db_idle_ms, db_lost_ms;
-	bool slow, use_ns, lossy_fast, from, doorbell, db_poke;
+	bool slow, use_ns, lossy_fast, from, doorbell, db_poke, db_pin;
 } cfg = {
 	.frames = 10000, .len = 64, .wait_fast = 10, .timeout = 60, .linger = 300, .slow_kpps = 5,
 	.use_ns = true, .rx_frames = ~0ull, .rx_bcast = ~0ull, .db_idle_ms = 20, .db_lost_ms = 500,
@@ -429,7 +431,7 @@ static bool nt_args(void)
 	    !parse_u("slow_kpps", &cfg.slow_kpps, 100000) ||
 	    !parse_u("kpps", &cfg.kpps, 100000) || !parse_u("lossy_fast", &lossy, 1) ||
 	    !parse_u("slow", &slow, 1) || !parse_u("netshm", &use, 1) ||
-	    !parse_u("doorbell", &door, 1) || !parse_u("db_poke", &poke, 1) ||
+	    !parse_u("doorbell", &door, 2) || !parse_u("db_poke", &poke, 1) ||
 	    !parse_u("db_idle_ms", &cfg.db_idle_ms, 60000) || !cfg.db_idle_ms ||
 	    !parse_u("db_lost_ms", &cfg.db_lost_ms, 60000) || !cfg.db_lost_ms)
 		return false;
@@ -444,6 +446,7 @@ static bool nt_args(void)
 	cfg.use_ns = use;
 	cfg.lossy_fast = lossy;
 	cfg.doorbell = door;
+	cfg.db_pin = door == 2;
 	cfg.db_poke = poke;
 	return (use || (!door && !poke));	/* doorbells need the netshm device */
 }
@@ -489,7 +492,7 @@ int main(void)
 		       ns.regs.doorbell_peers);
 	}
 	if (cfg.doorbell && cfg.senders) {
-		r = nshm_doorbell_setup(&ns, NT_DB_VECTOR);
+		r = nshm_doorbell_setup(&ns, NT_DB_VECTOR, cfg.db_pin);
 		if (r) {
 			printf("netshm-traffic: doorbell=1 but no usable doorbell (%d): the VM needs "
 			       "--net ...,doorbell=on\n", r);

@@ -17,7 +17,8 @@ ns_setup() {	# ns_setup NAME
 ns_cleanup() {
 	for p in $NS_PIDS; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	rm -rf "$NS_TMP"
+	# NS_KEEP=1: leave the logs (guests, VMMs, switch) for a look.
+	if [ -n "${NS_KEEP:-}" ]; then echo "logs kept in $NS_TMP"; else rm -rf "$NS_TMP"; fi
 }
 
 ns_fail() {
