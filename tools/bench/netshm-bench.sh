@@ -14,7 +14,11 @@
 # one rate sample per second (TSC); every sample of a configuration goes into its median,
 # min and max (the host moves the vCPUs: the rate flips between levels within one run).
 # Then the ping-pong latency (one frame, echoed) over the fast and the switch path:
-# min/median/p99/max of COUNT round trips per run.
+# min/median/p99/max of COUNT round trips per run. Then the doorbell wake-up (§8, guest
+# netshm-traffic doorbell=1|2): a receiver that sleeps between batches (rings armed), a sender
+# at 20 kpps that rings it; per run min/median/p99/max of the time from frames visible in the
+# ring to the receiver's interrupt handler, with the interrupt as the device's MSI ("msi")
+# and on its IOAPIC pin ("pin").
 #
 # CPU placement (2 cores): sender VM on CPU 0, receiver VM on CPU 1, the back-end on CPU 0
 # (with the sender: three busy pollers on two cores on the switch and testpmd paths; on the
@@ -23,7 +27,8 @@
 #
 #   netshm-bench.sh VMM SWITCH GUEST_DIR [ROUNDS]
 # env: SECS=10 (sending time per run), COUNT=10000 (round trips), CONFIGS="fast peer switch
-# testpmd", LATENCY="fast switch", KEEP=1 keeps the logs, RAW=FILE keeps the samples.
+# testpmd", LATENCY="fast switch", DOORBELL="msi pin", DBFRAMES=20000, KEEP=1 keeps the logs,
+# RAW=FILE keeps the samples.
 set -u
 if [ $# -lt 3 ]; then
 	echo "usage: $0 VMM SWITCH GUEST_DIR [ROUNDS]" >&2
@@ -33,6 +38,7 @@ vmm=$1 switch=$2 image=$3/netshm-bench.elf rounds=${4:-5}
 SECS=${SECS:-10} COUNT=${COUNT:-10000}
 CONFIGS=${CONFIGS-fast peer switch testpmd}
 LATENCY=${LATENCY-fast switch}
+DOORBELL=${DOORBELL-msi pin} DBFRAMES=${DBFRAMES:-20000}
 TXCPU=${TXCPU:-0} RXCPU=${RXCPU:-1} SWCPU=${SWCPU:-0}
 MAC_TX=52:54:00:5e:01:0a MAC_RX=52:54:00:5e:01:0b
 [ -w /dev/kvm ] || { echo "SKIP: needs /dev/kvm"; exit 77; }
@@ -47,8 +53,8 @@ PIDS=""
 trap 'stop_all; rm -rf /var/run/dpdk/nsb$$; [ "${KEEP:-0}" = 1 ] || rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM HUP
 
-vm() {	# vm NAME CPU SOCKET NETOPTS MAC CMDLINE
-	taskset -c "$2" "$vmm" run --kernel "$image" --memory size=64M,shared=on \
+vm() {	# vm NAME CPU SOCKET NETOPTS MAC CMDLINE [IMAGE]
+	taskset -c "$2" "$vmm" run --kernel "${7:-$image}" --memory size=64M,shared=on \
 		--cpus "1,affinity=$2" --net "vhost-user=$3,mode=client,mac=$5$4" \
 		--cmdline "$6" --serial stdio --timeout $((SECS + 120)) >"$tmp/$1.log" 2>&1 &
 	PIDS="$PIDS $!"
@@ -135,10 +141,31 @@ latency() {	# latency CONFIG
 	stop_all
 }
 
+doorbell() {	# doorbell msi|pin
+	start_switch --netshm || return 1
+	mode=1
+	[ "$1" = pin ] && mode=2
+	traffic=$(dirname "$image")/netshm-traffic.elf
+	vm rx "$RXCPU" "$tmp/b.sock" ",shmem=shared,doorbell=on" "$MAC_RX" \
+		"senders=1 rx_frames=$DBFRAMES rx_bcast=0 doorbell=$mode timeout=120" "$traffic"
+	sleep 0.5
+	vm tx "$TXCPU" "$tmp/a.sock" ",shmem=shared,doorbell=on" "$MAC_TX" \
+		"dst=$MAC_RX frames=$DBFRAMES bcast=0 kpps=20 doorbell=1 wait_fast=20 timeout=120" \
+		"$traffic"
+	if wait_log "$tmp/rx.log" "wake latency.*samples)" 130; then
+		sed -n "s/.*wake latency ns /doorbell $1 round $r: /p" "$tmp/rx.log" |
+			tee -a "$raw.db"
+	else
+		echo "doorbell $1: no wake latency line" | tee -a "$raw.bad"
+	fi
+	stop_all
+}
+
 r=1
 while [ "$r" -le "$rounds" ]; do
 	for c in $CONFIGS; do rate "$c"; done
 	for c in $LATENCY; do latency "$c"; done
+	for c in $DOORBELL; do doorbell "$c"; done
 	r=$((r + 1))
 done
 
@@ -158,6 +185,10 @@ sw=$(grep "^switch " "$raw" | awk '{ print $2 }' | sort -n | awk '{ v[NR] = $1 }
 if [ -s "$raw.lat" ]; then
 	echo "== ping-pong round trip, ns (per run: min / median / p99 / max)"
 	cat "$raw.lat"
+fi
+if [ -s "$raw.db" ]; then
+	echo "== doorbell wake-up, ns (per run: min / median / p99 / max)"
+	cat "$raw.db"
 fi
 [ -s "$raw.bad" ] && { echo "== failed runs"; cat "$raw.bad"; }
 exit 0
