@@ -903,10 +903,10 @@ bool nshm_fast_ready(struct nshm *ns, const uint8_t mac[6])
 }
 
 /*
- * §8 sender, after the batch's used->idx stores: a full barrier (the receiver stores its flag,
- * fences and reads used->idx; without ours both could miss the other and it would sleep on
- * frames), then one avail->flags read per ring we delivered into and one DOORBELL(r) write
- * where r asked. A doorbell that is not wired here would exit to the VMM to be dropped
+ * §8 sender, after the batch's used->idx stores: a full barrier when a ring we delivered
+ * into has a wired doorbell (the receiver stores its flag, fences and reads used->idx; without
+ * ours both could miss the other and it would sleep on frames), then one avail->flags read
+ * per ring we delivered into and one DOORBELL(r) write where r asked. A doorbell that is not wired here would exit to the VMM to be dropped
  * (doorbell_slow), so it is not written; the wiring may come after our probe (r attached
  * later), hence a GEN look (one exit) every 10 ms while that is the case. In peer mode the
  * flags are in r's RAM: called while the windows are open.
@@ -915,7 +915,12 @@ static void nshm_doorbells(struct nshm *ns, uint32_t touched)
 {
 	bool unwired = false;
 
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/*
+	 * The barrier only where we can ring: without wired doorbells (the default) a batch pays
+	 * no fence; an unwired peer's flag is read only to notice the wiring we miss.
+	 */
+	if (touched & ns->regs.doorbell_peers)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (uint32_t r = 0; r < ns->nports; r++) {
 		if (!(touched & (1u << r)) || (ns->out[r].avail_idx[-1] & VRING_AVAIL_F_NO_INTERRUPT))
 			continue;
