@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # vhost-user-shmem doorbells (docs/vhost-user-shmem.md §8), two of our VMs on
 # vmm-switch --netshm, both with --net ...,shmem=shared,doorbell=on:
-#   1. B (netshm-traffic doorbell=1, then 2) sleeps whenever a poll finds nothing: it arms its rings
+#   1. B (netshm-traffic doorbell=1, then 2, then 1 in peer-memory mode) sleeps whenever a poll finds nothing: it arms its rings
 #      (clears NO_INTERRUPT) and spins on its doorbell interrupt counter. A sends N unicast
 #      frames at a paced rate (so that B does sleep between batches) and rings B's doorbell
 #      after each batch B asked for: one MMIO write that KVM turns into an ioeventfd in A's VM
@@ -43,11 +43,13 @@ lib_field() {
 }
 
 # ---- 1. doorbells under traffic, B's interrupt as the device's MSI, then on its pin ----
-# db_run DOORBELL VMM_ROUTE GUEST_MODE: netshm-traffic doorbell=DOORBELL (1 MSI, 2 pin); B's
-# VMM must say "doorbell on GSI 20 (VMM_ROUTE)", B's guest "on irq 20GUEST_MODE peers".
+# db_run DOORBELL VMM_ROUTE GUEST_MODE [SHMEM SWITCH_ARG]: netshm-traffic doorbell=DOORBELL
+# (1 MSI, 2 pin); B's VMM must say "doorbell on GSI 20 (VMM_ROUTE)", B's guest "on irq
+# 20GUEST_MODE peers". SHMEM (default shmem=shared) and SWITCH_ARG: peer-memory mode.
 db_run() {
-	NS_SHMEM=shmem=shared,doorbell=on
-	ns_start_switch "a b"
+	NS_SHMEM=${4:-shmem=shared},doorbell=on
+	# shellcheck disable=SC2086 # ${5:-}: no argument or one word
+	ns_start_switch "a b" ${5:-}
 	ns_vm b b "$mac_b" netshm-traffic \
 		"senders=1 rx_frames=$n rx_bcast=0 doorbell=$1 timeout=90" --stats
 	sleep 0.5
@@ -96,7 +98,8 @@ db_run() {
 	sw_nacks=$(ns_sw_counter doorbell_nacks)
 	[ "$sw_db" = 2 ] && [ "$sw_maps" -ge 2 ] && [ "$sw_nacks" = 0 ] ||
 		ns_fail "switch: doorbell_regs $sw_db, doorbell_maps $sw_maps, nacks $sw_nacks"
-	echo "PASS: $n frames A -> B intact with doorbells ($2): B slept $sleeps times, woken" \
+	echo "PASS: $n frames A -> B intact with doorbells (${4:-shmem=shared}, $2): B slept" \
+		"$sleeps times, woken" \
 		"by $wakes interrupts ($irqs in all) of $rung rings, none lost;" \
 		"switch doorbell_regs $sw_db maps $sw_maps"
 	grep -h "netshm-traffic: doorbell: sleeps\|netshm doorbell:" "$NS_TMP/a.log" \
@@ -105,6 +108,8 @@ db_run() {
 }
 db_run 1 MSI " msi"
 db_run 2 "IOAPIC pin" ""
+# Peer-memory mode: B's ring (and its avail->flags) in B's RAM, reached through A's window.
+db_run 1 MSI " msi" shmem=peer,protect=none --netshm-peer
 
 # ---- 2. doorbell off: nothing of it in the device ----
 NS_SHMEM=shmem=shared
