@@ -45,7 +45,7 @@ static void check_promises(const struct vu_msg *m, enum vu_dir dir)
 	if (!reply && ri->req == VU_P_CONFIG)
 		require(m->payload.config.size <= VU_CONFIG_MAX &&
 			m->hdr.size == VU_CONFIG_HDR + m->payload.config.size);
-	/* vhost-user-shmem rows (ids 1001/1002: the seeds netshm_* start the fuzzer there). */
+	/* vhost-user-shmem rows (ids 1001..1004: the seeds netshm_* start the fuzzer there). */
 	if (!reply && ri->req == VU_P_NETSHM_PEER_MAP) {
 		const struct vu_netshm_peer_map *pm = &m->payload.netshm_peer_map;
 
@@ -66,6 +66,15 @@ static void check_promises(const struct vu_msg *m, enum vu_dir dir)
 		require(m->nfds == (ar->status ? 0u : 1u));
 		require(ar->status || (ar->port < ar->nports && ar->nports <= NETSHM_MAX_PORTS &&
 				       ar->region_size == NETSHM_REGION_SIZE(ar->nports)));
+	}
+	/* Doorbells (§8): one eventfd each way, port messages in range, zero reserved fields. */
+	if (!reply && ri->req == VU_P_NETSHM_DOORBELL)
+		require(m->nfds == 1 && m->hdr.size == sizeof(struct vu_netshm_doorbell) &&
+			!m->payload.netshm_doorbell.flags && !m->payload.netshm_doorbell.reserved);
+	if (!reply && ri->req == VU_P_NETSHM_PEER) {
+		require(m->payload.netshm_peer.port < NETSHM_MAX_PORTS);
+		require(!m->payload.netshm_peer.reserved);
+		require(m->nfds == (m->hdr.request == VU_BREQ_NETSHM_DOORBELL_MAP ? 1u : 0u));
 	}
 	if (vu_msg_vring_index(m, dir, &idx) == 0)
 		require(idx < VU_MAX_QUEUES);
