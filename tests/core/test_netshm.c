@@ -7,7 +7,6 @@
  * (slots free, no mapping left in /proc/self/maps).
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 
 #include "arch/x86/layout.h"
 #include "lapic-probe.h"
+#include "lib/fds.h"
 #include "virtio/vhost-user/msg.h"
 #include "vmm/gsi.h"
 #include "vmm/netshm.h"
@@ -468,33 +468,20 @@ Test(netshm_db, maps_outside_the_rules_are_refused)
 	cr_expect_eq(d.ops.doorbell_map(d.ops.opaque, 0, d.efd[0]), -EINVAL);
 }
 
-/* How many fds this process has open. */
-static unsigned int open_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	unsigned int n = 0;
-
-	cr_assert_not_null(dir);
-	while (readdir(dir))
-		n++;
-	closedir(dir);
-	return n;
-}
-
 Test(netshm_db, detach_unwires_and_closes_every_doorbell)
 {
-	unsigned int before = open_fds();
+	unsigned int before = count_fds();
 
 	bar(BAR_A, true);
 	cr_assert_eq(d.ops.doorbell_map(d.ops.opaque, 0, d.efd[0]), 0);
 	cr_assert_eq(d.ops.doorbell_map(d.ops.opaque, 2, d.efd[1]), 0);
-	cr_expect_eq(open_fds(), before + 2, "one dup per peer");
+	cr_expect_eq(count_fds(), before + 2, "one dup per peer");
 	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 0x5);
 	d.ops.detach(d.ops.opaque);
 	cr_expect_eq(dreg(NETSHM_REG_DOORBELL_PEERS), 0);
 	cr_expect_not(ioeventfd_at(BAR_A + NETSHM_REG_DOORBELL(0)));
 	cr_expect_not(ioeventfd_at(BAR_A + NETSHM_REG_DOORBELL(2)));
-	cr_expect_eq(open_fds(), before, "the dups are closed");
+	cr_expect_eq(count_fds(), before, "the dups are closed");
 	/* Our own doorbell stays: it belongs to the VM, not the session. */
 	cr_expect(dreg(NETSHM_REG_STATUS) & NETSHM_STS_DOORBELL);
 }

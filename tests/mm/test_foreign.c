@@ -2,7 +2,6 @@
 /* mm/foreign.c: a peer's memory table mapped from fds; every bad region is refused before
  * any mmap, and every fd is closed whatever happens. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -11,22 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/fds.h"
 #include "mm/foreign.h"
 
 #define MB	(1ull << 20)
 #define UA	0x7f0000000000ull
-
-static unsigned int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static int memfd(uint64_t size)
 {

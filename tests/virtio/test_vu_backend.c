@@ -6,7 +6,6 @@
  * learn, age) with the data path run in this thread.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_config.h>
@@ -20,6 +19,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "lib/fds.h"
 #include "virtio/vhost-user/backend.h"
 #include "virtio/vhost-user/msg.h"
 
@@ -53,18 +53,6 @@ struct fe {
 static struct vub *b;
 static struct fe fe[NFE];
 static uint64_t now;
-
-static unsigned int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static uint64_t qbase(unsigned int q)
 {

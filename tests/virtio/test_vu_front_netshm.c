@@ -9,7 +9,6 @@
  * attach, DOORBELL_MAP / DOORBELL_UNMAP good and hostile.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/netshm-abi.h"
+#include "lib/fds.h"
 #include "virtio/vhost-user/frontend.h"
 #include "virtio/vhost-user/msg.h"
 
@@ -156,18 +156,6 @@ static void nop_queue(void *ctx, unsigned int q)
 static void nop_config(void *ctx)
 {
 	(void)ctx;
-}
-
-static unsigned int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static int memfd_of(const char *name, uint64_t size)

@@ -7,7 +7,6 @@
  * anonymous RAM refused, and no fd left open (/proc/self/fd).
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_config.h>
@@ -25,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/fds.h"
 #include "virtio/vhost-user/frontend.h"
 #include "virtio/vhost-user/msg.h"
 
@@ -82,18 +82,6 @@ static void irq_config(void *ctx)
 }
 
 static const struct virtio_irq test_irq = { .queue = irq_queue, .config = irq_config };
-
-static unsigned int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static void fb_serve(struct fb *b, int s)
 {

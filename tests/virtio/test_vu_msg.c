@@ -2,7 +2,6 @@
 /* virtio/vhost-user/msg.c: the request tables, every bad header/size/fd/payload, and framed I/O
  * on a socketpair (truncation, oversize, fd floods), with fd-leak accounting. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/netshm-abi.h"
+#include "lib/fds.h"
 #include "virtio/vhost-user/msg.h"
 
 static const enum vu_dir all_dirs[] = { VU_FRONT_REQ, VU_BACK_REPLY, VU_BACK_REQ, VU_FRONT_REPLY };
@@ -22,18 +22,6 @@ static const enum vu_dir all_dirs[] = { VU_FRONT_REQ, VU_BACK_REPLY, VU_BACK_REQ
 static bool dir_is_reply(enum vu_dir d)
 {
 	return d == VU_BACK_REPLY || d == VU_FRONT_REPLY;
-}
-
-static unsigned int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static bool fd_is_open(int fd)

@@ -5,7 +5,6 @@
  * messages closed on a socketpair.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/netshm-abi.h"
+#include "lib/fds.h"
 #include "virtio/vhost-user/msg.h"
 
 #define WINDOW	(32ull << 30)		/* one peer window (LAYOUT_NETSHM_PEER_STRIDE) */
@@ -381,18 +381,6 @@ Test(vu_netshm_msg, peer_map_region_beyond_the_window_is_refused)
 }
 
 /* ---- on a socketpair: rejected messages close their fds ---- */
-
-static unsigned int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static bool fd_is_open(int fd)
 {

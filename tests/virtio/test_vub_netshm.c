@@ -6,7 +6,6 @@
  * PEER_UNMAP on the back-end channel, answered by a responder thread per front-end.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_config.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/netshm-abi.h"
+#include "lib/fds.h"
 #include "virtio/vhost-user/backend.h"
 #include "virtio/vhost-user/msg.h"
 
@@ -735,18 +735,6 @@ Test(vub_netshm, channel_that_is_closed_is_dropped_not_the_session)
 }
 
 /* ---- doorbells (§8) ---- */
-
-static unsigned int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 /* NETSHM_DOORBELL with fd (ours stays open): the ack's status. */
 static uint64_t fe_doorbell(struct fe *f, int fd)
