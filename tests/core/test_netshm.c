@@ -73,18 +73,24 @@ static struct {
 	struct vu_front_netshm_ops ops;
 } t;
 
+/* /dev/kvm, a VM on it, and a memfd region for 3 ports: what both suites start from. */
+static void open_vm(int *kvm, int *vm, int *region)
+{
+	*kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	cr_assert_geq(*kvm, 0, "/dev/kvm");
+	*vm = ioctl(*kvm, KVM_CREATE_VM, 0);
+	cr_assert_geq(*vm, 0);
+	*region = memfd_create("ns-region", MFD_CLOEXEC);
+	cr_assert_eq(ftruncate(*region, (off_t)NETSHM_REGION_SIZE(3)), 0);
+}
+
 static void setup(void)
 {
 	struct netshm_vm_opts o;
 	struct err e = { 0 };
 
 	memset(&t, 0, sizeof(t));
-	t.kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	cr_assert_geq(t.kvm, 0, "/dev/kvm");
-	t.vm = ioctl(t.kvm, KVM_CREATE_VM, 0);
-	cr_assert_geq(t.vm, 0);
-	t.region = memfd_create("ns-region", MFD_CLOEXEC);
-	cr_assert_eq(ftruncate(t.region, (off_t)NETSHM_REGION_SIZE(3)), 0);
+	open_vm(&t.kvm, &t.vm, &t.region);
 	o = (struct netshm_vm_opts){
 		.vm_fd = t.vm, .mode = VMM_NETSHM_PEER, .protect = VMM_NETSHM_PROTECT_NONE,
 		.readonly_mem = ioctl(t.kvm, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0,
@@ -314,14 +320,9 @@ static void db_setup(void)
 	struct err e = { 0 };
 
 	memset(&d, 0, sizeof(d));
-	d.kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	cr_assert_geq(d.kvm, 0, "/dev/kvm");
-	d.vm = ioctl(d.kvm, KVM_CREATE_VM, 0);
-	cr_assert_geq(d.vm, 0);
+	open_vm(&d.kvm, &d.vm, &d.region);
 	cr_assert_eq(ioctl(d.vm, KVM_CREATE_IRQCHIP, 0), 0, "irqfds need the in-kernel IOAPIC");
 	cr_assert_eq(gsi_routes_init(&d.gsi, d.vm), 0);
-	d.region = memfd_create("ns-region", MFD_CLOEXEC);
-	cr_assert_eq(ftruncate(d.region, (off_t)NETSHM_REGION_SIZE(3)), 0);
 	for (unsigned int i = 0; i < 2; i++) {
 		d.efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		cr_assert_geq(d.efd[i], 0);
