@@ -490,12 +490,12 @@ static int ns_db_create(struct netshm_vm *n, struct err *e)
 	return 0;
 }
 
+/* Our irqfd goes (lock held, after ns_detach_locked(), which dropped the peers' doorbells). */
 static void ns_db_destroy(struct netshm_vm *n)
 {
 	struct kvm_irqfd f = { .gsi = n->o.gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN };
 	int r;
 
-	ns_db_drop_all(n);
 	if (n->db_fd < 0)
 		return;
 	f.fd = (uint32_t)n->db_fd;
